@@ -1,0 +1,26 @@
+"""Installation script for tfrobust."""
+from setuptools import find_packages, setup
+
+setup(
+    name="tfrobust",
+    version="0.1.0",
+    description="Adversarial robustness for TensorFlow 2 / Keras: attacks, hardening and honest evaluation.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["tfrobust", "tfrobust.*"]),
+    python_requires=">=3.10,<3.13",
+    install_requires=[
+        "tensorflow>=2.21,<2.22",
+        "tf-keras>=2.21,<2.22",
+        "tensorflow-model-optimization>=0.8,<0.9",
+        "tensorflow-datasets",
+        "numpy",
+        "absl-py",
+        "matplotlib",
+        "mlxtend",
+    ],
+    extras_require={
+        "test": ["pytest"],
+        "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
+    },
+)

