@@ -13,20 +13,18 @@ from typing import Callable, Union
 import tensorflow as tf
 
 XlaSetting = Union[bool, str]
-_VALID = (True, False, "auto")
 _xla_setting: XlaSetting = "auto"
 
 
 def _check(setting: XlaSetting) -> XlaSetting:
+    """Normalises True/False/"auto" (also "on"/"off"/"true"/"false" from command lines)."""
     if isinstance(setting, str):
-        setting = setting.lower()
-        if setting in ("true", "on", "1"):
-            setting = True
-        elif setting in ("false", "off", "0"):
-            setting = False
-    if setting not in _VALID or (setting is not True and setting is not False and setting != "auto"):
-        raise ValueError(f"XLA setting must be True, False or 'auto', got {setting!r}.")
-    return setting
+        words = {"auto": "auto", "true": True, "on": True, "1": True, "false": False, "off": False, "0": False}
+        if setting.lower() in words:
+            return words[setting.lower()]
+    elif isinstance(setting, bool):
+        return setting
+    raise ValueError(f"XLA setting must be True, False or 'auto', got {setting!r}.")
 
 
 def set_xla(setting: XlaSetting) -> None:
