@@ -1,0 +1,69 @@
+"""Crash-safe result files, JSON conversion and markdown tables."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfrobust.evaluation.results import (markdown_table, to_jsonable, write_bytes_atomic, write_json_atomic,
+                                         write_text_atomic)
+
+
+def test_write_json_atomic_roundtrip_and_no_temp_files(tmp_path):
+    path = tmp_path / "sub" / "r.json"
+    obj = {"acc": np.float32(0.5), "n": np.int64(3), "x": np.array([1, 2]), "t": tf.constant([0.25]),
+           "nan": float("nan"), "ok": np.bool_(True), "tup": (1, "a")}
+    write_json_atomic(path, obj)
+    assert json.loads(path.read_text()) == {"acc": 0.5, "n": 3, "x": [1, 2], "t": [0.25], "nan": None,
+                                            "ok": True, "tup": [1, "a"]}
+    assert os.listdir(path.parent) == ["r.json"]
+
+
+def test_failed_serialisation_leaves_old_file_intact(tmp_path):
+    path = tmp_path / "r.json"
+    write_json_atomic(path, {"version": 1})
+    with pytest.raises(TypeError, match="object"):
+        write_json_atomic(path, {"version": 2, "bad": object()})
+    assert json.loads(path.read_text()) == {"version": 1}
+    assert os.listdir(tmp_path) == ["r.json"]
+
+
+def test_interrupted_write_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
+    path = tmp_path / "t.txt"
+    write_text_atomic(path, "old")
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_text_atomic(path, "new")
+    assert path.read_text() == "old"
+    assert os.listdir(tmp_path) == ["t.txt"]
+
+
+def test_write_rejects_wrong_types(tmp_path):
+    with pytest.raises(TypeError, match="str"):
+        write_text_atomic(tmp_path / "a", b"bytes")
+    with pytest.raises(TypeError, match="bytes"):
+        write_bytes_atomic(tmp_path / "a", "text")
+
+
+def test_markdown_table_rows_and_formatting():
+    table = markdown_table([{"eps": 0.1, "acc": 0.12345, "name": "a|b"}, [0.3, 0.5, "c"]], ["eps", "acc", "name"],
+                           float_format=".2f")
+    assert table.splitlines() == ["| eps | acc | name |", "|---|---|---|", "| 0.10 | 0.12 | a\\|b |",
+                                  "| 0.30 | 0.50 | c |"]
+    with pytest.raises(ValueError, match="2 values"):
+        markdown_table([[1, 2]], ["a", "b", "c"])
+
+
+def test_to_jsonable_dataclass():
+    from dataclasses import dataclass
+
+    @dataclass
+    class D:
+        a: np.ndarray
+
+    assert to_jsonable(D(np.array([[True, False]]))) == {"a": [[True, False]]}
