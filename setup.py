@@ -13,6 +13,7 @@ setup(
         "tensorflow>=2.21,<2.22",
         "tf-keras>=2.21,<2.22",
         "tensorflow-model-optimization>=0.8,<0.9",
+        "tensorboard",
         "tensorflow-datasets",
         "numpy",
         "absl-py",
