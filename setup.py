@@ -14,6 +14,7 @@ setup(
         "tf-keras>=2.21,<2.22",
         "tensorflow-model-optimization>=0.8,<0.9",
         "tensorboard",
+        "importlib_resources",  # tensorflow-datasets downloads fail without it (tensorflow/datasets#11212)
         "tensorflow-datasets",
         "numpy",
         "absl-py",
