@@ -1,0 +1,79 @@
+"""Figures: one line per model, PNG files written, reliability diagram and adversarial grid layout."""
+import numpy as np
+import pytest
+
+from tfrobust.evaluation import SweepResult, reliability_diagram
+from tfrobust.plotting import (perturbation_image, plot_accuracy_vs_epsilon, plot_adversarial_grid,
+                               plot_drop_vs_epsilon, plot_reliability_diagram)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _sweeps():
+    eps = [0.0, 0.1, 0.2, 0.3]
+    return {"dense": SweepResult("fgsm", {"name": "fgsm"}, eps, [0.98, 0.6, 0.2, 0.05], 0.98, 100),
+            "pruned": SweepResult("fgsm", {"name": "fgsm"}, eps, [0.97, 0.7, 0.3, 0.1], 0.97, 100),
+            "low rank": SweepResult("fgsm", {"name": "fgsm"}, eps[::-1], [0.02, 0.1, 0.5, 0.96], 0.96, 100)}
+
+
+def test_accuracy_and_drop_plots_have_one_line_per_model(tmp_path):
+    sweeps = _sweeps()
+    path = tmp_path / "figs" / "acc.png"
+    fig = plot_accuracy_vs_epsilon(sweeps, path=str(path))
+    lines = fig.axes[0].lines
+    assert len(lines) == 3 and [line.get_label() for line in lines] == list(sweeps)
+    # eps are plotted in increasing order even when given decreasing
+    np.testing.assert_allclose(lines[2].get_xdata(), [0.0, 0.1, 0.2, 0.3])
+    np.testing.assert_allclose(lines[2].get_ydata(), [0.96, 0.5, 0.1, 0.02])
+    assert path.read_bytes().startswith(PNG_MAGIC)
+
+    fig = plot_drop_vs_epsilon(sweeps, path=str(tmp_path / "drop.png"))
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [0.0, 0.38, 0.78, 0.93])
+    assert (tmp_path / "drop.png").read_bytes().startswith(PNG_MAGIC)
+    assert len(plot_accuracy_vs_epsilon(sweeps["dense"]).axes[0].lines) == 1
+
+
+def test_plot_rejects_bad_input():
+    with pytest.raises(ValueError, match="non-empty"):
+        plot_accuracy_vs_epsilon({})
+    with pytest.raises(TypeError, match="not a SweepResult"):
+        plot_drop_vs_epsilon({"a": [0.1, 0.2]})
+
+
+def test_reliability_diagram_plot(tmp_path):
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, size=(500, 10))
+    labels = rng.integers(0, 10, 500)
+    diagram = reliability_diagram(logits, labels, n_bins=10)
+    fig = plot_reliability_diagram(diagram, path=str(tmp_path / "rel.png"))
+    ax = fig.axes[0]
+    assert len(ax.lines) == 1  # the diagonal
+    heights = [p.get_height() for p in ax.patches[:10]]
+    np.testing.assert_allclose(heights, np.nan_to_num(diagram.accuracy))
+    assert f"{diagram.ece:.4f}" in ax.get_title()
+    assert (tmp_path / "rel.png").read_bytes().startswith(PNG_MAGIC)
+    fig2 = plot_reliability_diagram(probs_or_logits=logits, labels=labels, n_bins=10)
+    assert fig2.axes[0].get_title() == ax.get_title()
+    with pytest.raises(ValueError, match="Give a ReliabilityDiagram"):
+        plot_reliability_diagram()
+
+
+def test_adversarial_grid_layout(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 1, (5, 8, 8, 1)).astype(np.float32)
+    x_adv = np.clip(x + rng.choice([-0.1, 0.1], x.shape), 0, 1).astype(np.float32)
+    fig = plot_adversarial_grid(x, x_adv, y=[0, 1, 2, 3, 4], pred_clean=[0, 1, 2, 3, 4], pred_adv=[9, 9, 9, 9, 9],
+                                max_images=4, path=str(tmp_path / "grid.png"))
+    assert len(fig.axes) == 12  # 3 rows x 4 columns
+    assert fig.axes[0].get_title() == "y=0 pred=0" and fig.axes[1].get_title() == "pred=9"
+    shown = fig.axes[0].images[0].get_array()
+    np.testing.assert_allclose(shown, x[0, ..., 0])
+    assert (tmp_path / "grid.png").read_bytes().startswith(PNG_MAGIC)
+    with pytest.raises(ValueError, match="NHWC"):
+        plot_adversarial_grid(x, x_adv[:2])
+
+
+def test_perturbation_image_maps_zero_to_grey():
+    delta = np.array([[-0.2, 0.0, 0.1]])
+    np.testing.assert_allclose(perturbation_image(delta), [[0.0, 0.5, 0.75]])
+    np.testing.assert_allclose(perturbation_image(np.zeros(3)), [0.5, 0.5, 0.5])

@@ -1,0 +1,247 @@
+"""Robust accuracy: the share of examples classified correctly under an attack of size eps.
+
+An example counts as robust at eps when it is classified correctly *and* the attack's output
+inside the eps-ball is classified correctly (the clean point is itself inside the ball, so a
+misclassified example is never robust). With ``early_stop=True`` only the examples that are
+still classified correctly are attacked, as AutoAttack does (Croce & Hein 2020): the number is
+the same, the cost falls with the clean error, and PGD additionally stops attacking an example
+as soon as it is fooled.
+
+Data may be numpy arrays, tensors, or a ``tf.data.Dataset`` of ``(x, y)`` batches; it is read
+once, batch by batch, and every eps of a sweep is evaluated on a batch before the next is read.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterator, List, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from tfrobust.evaluation.attack_spec import Attack, as_attack
+from tfrobust.evaluation.results import to_jsonable, write_json_atomic
+from tfrobust.logits import LogitsModel, as_logits_model
+from tfrobust.validation import check_bounds, check_epsilon, check_images, check_labels, check_positive
+
+_BALL_TOLERANCE = 1e-5
+
+
+@dataclass
+class RobustAccuracyResult:
+    """Robust accuracy of one model under one attack at one eps.
+
+    Attributes:
+        attack: short attack label, e.g. "pgd-40x1-ce".
+        attack_config: the attack's settings as used at this eps (eps-dependent defaults resolved).
+        eps: perturbation size in pixel units.
+        n: number of examples.
+        clean_accuracy: accuracy on the clean examples.
+        robust_accuracy: share of examples classified correctly both clean and under attack.
+        early_stop: whether only still-correct examples were attacked.
+        n_attacked: number of examples handed to the attack.
+        seconds: wall time of the attack and its evaluation.
+        model_name: name of the model, when it has one.
+        clean_correct: per-example clean correctness (bool array), when requested.
+        robust_correct: per-example robust correctness (bool array), when requested.
+    """
+
+    attack: str
+    attack_config: Dict[str, Any]
+    eps: float
+    n: int
+    clean_accuracy: float
+    robust_accuracy: float
+    early_stop: bool = True
+    n_attacked: int = 0
+    seconds: float = 0.0
+    model_name: str = ""
+    clean_correct: np.ndarray | None = None
+    robust_correct: np.ndarray | None = None
+
+    @property
+    def drop(self) -> float:
+        """clean accuracy - robust accuracy (seed 004's drop(eps))."""
+        return self.clean_accuracy - self.robust_accuracy
+
+    def to_dict(self) -> Dict[str, Any]:
+        """All fields as plain JSON types (per-example arrays as lists of bools, or None)."""
+        return {f.name: to_jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    def to_json(self, path: str | None = None, indent: int = 2) -> str:
+        """The result as JSON text; also written atomically to ``path`` when given."""
+        if path is not None:
+            write_json_atomic(path, self.to_dict(), indent=indent)
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "RobustAccuracyResult":
+        data = dict(data)
+        for key in ("clean_correct", "robust_correct"):
+            if data.get(key) is not None:
+                data[key] = np.asarray(data[key], dtype=bool)
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text_or_path: str) -> "RobustAccuracyResult":
+        """Reads a result from JSON text or from a file path."""
+        return cls.from_dict(_load_json(text_or_path))
+
+
+def _load_json(text_or_path: str) -> Any:
+    text = text_or_path
+    if not text_or_path.lstrip().startswith("{"):
+        with open(text_or_path, encoding="utf-8") as f:
+            text = f.read()
+    return json.loads(text)
+
+
+def iterate_batches(x, y, batch_size: int) -> Iterator[Tuple[Any, Any]]:
+    """Yields (images, labels) batches of at most ``batch_size`` from arrays, tensors or a Dataset.
+
+    Raises:
+        ValueError: a Dataset whose elements are not (x, y) pairs, arrays of different lengths,
+            or ``y`` missing for arrays / given for a Dataset.
+    """
+    if isinstance(x, tf.data.Dataset):
+        if y is not None:
+            raise ValueError("With a tf.data.Dataset of (x, y) batches, pass y=None (labels come from the dataset).")
+        for element in x:
+            if not isinstance(element, (tuple, list)) or len(element) < 2:
+                raise ValueError("The Dataset must yield (images, labels) batches; batch it with .batch(n) first.")
+            xb, yb = element[0], element[1]
+            if xb.shape.rank is not None and xb.shape.rank < 2:
+                raise ValueError(f"Dataset images have shape {xb.shape}; batch the dataset with .batch(n).")
+            for start in range(0, int(xb.shape[0]), batch_size):
+                yield xb[start:start + batch_size], yb[start:start + batch_size]
+        return
+    if y is None:
+        raise ValueError("Labels y are missing; pass y, or a tf.data.Dataset of (x, y) batches as x.")
+    n, n_y = len(x), len(y)
+    if n != n_y:
+        raise ValueError(f"Batch mismatch: {n} images but {n_y} labels; pass one label per image.")
+    if n == 0:
+        raise ValueError("No examples to evaluate (empty x).")
+    for start in range(0, n, batch_size):
+        yield x[start:start + batch_size], y[start:start + batch_size]
+
+
+def predict_labels(model: Callable, x) -> np.ndarray:
+    """Arg-max class of ``model(x)`` as a numpy int array."""
+    return np.argmax(np.asarray(model(x)), axis=1).astype(np.int64)
+
+
+def _check_inside_ball(attack, x, x_adv, eps: float, bounds) -> None:
+    """Refuses adversarial images outside the eps-ball or the bounds: they would give too low numbers."""
+    lo, hi = bounds
+    if tuple(x_adv.shape) != tuple(x.shape):
+        raise ValueError(f"Attack {attack.label} returned shape {tuple(x_adv.shape)} for inputs {tuple(x.shape)}.")
+    delta = np.asarray(x_adv, dtype=np.float64) - np.asarray(x, dtype=np.float64)
+    flat = delta.reshape(delta.shape[0], -1)
+    norm = getattr(attack, "norm", "linf")
+    size = np.abs(flat).max(axis=1) if norm == "linf" else np.linalg.norm(flat, axis=1)
+    tol = _BALL_TOLERANCE * max(1.0, eps, hi - lo)
+    if np.any(size > eps + tol) or np.any(np.asarray(x_adv) < lo - tol) or np.any(np.asarray(x_adv) > hi + tol):
+        raise ValueError(
+            f"Attack {attack.label} left the {norm} ball of radius {eps} or the bounds {bounds} "
+            f"(largest perturbation {size.max():.6g}); its accuracy would be too low to trust."
+        )
+
+
+@dataclass
+class _EpsOutcome:
+    robust_correct: List[np.ndarray]
+    n_attacked: int = 0
+    seconds: float = 0.0
+
+
+def evaluate_epsilons(model: Callable, x, y, *, attack, epsilons: Sequence[float], batch_size: int = 256,
+                      early_stop: bool = True, bounds: Sequence[float] = (0.0, 1.0)):
+    """Clean and robust per-example correctness of ``model`` for several eps in one pass over the data.
+
+    This is the engine behind ``robust_accuracy`` and ``epsilon_sweep``; see the module docstring.
+
+    Returns:
+        (logits_model, attack, epsilons, clean_correct, outcomes) with ``outcomes[i]`` holding the
+        robust correctness, attacked count and time at ``epsilons[i]``.
+    """
+    bounds = check_bounds(bounds)
+    attack = as_attack(attack)
+    norm = getattr(attack, "norm", "linf")
+    epsilons = [check_epsilon(e, bounds, norm=norm, name="epsilon") for e in np.atleast_1d(epsilons).tolist()]
+    if not epsilons:
+        raise ValueError("epsilons is empty; give at least one eps, e.g. [0, 0.1, 0.3].")
+    batch_size = int(check_positive(batch_size, "batch_size", integer=True))
+    if not isinstance(early_stop, bool):
+        raise TypeError(f"early_stop must be True or False, got {early_stop!r}.")
+    logits_model: LogitsModel | None = None
+    clean_parts: List[np.ndarray] = []
+    outcomes = [_EpsOutcome([]) for _ in epsilons]
+    for xb, yb in iterate_batches(x, y, batch_size):
+        xb = check_images(xb, bounds)
+        if logits_model is None:
+            logits_model = as_logits_model(model, xb)
+        yb = check_labels(yb, logits_model.num_classes, int(xb.shape[0]))
+        labels = yb.numpy().astype(np.int64)
+        clean = predict_labels(logits_model, xb) == labels
+        clean_parts.append(clean)
+        for eps, outcome in zip(epsilons, outcomes):
+            start = time.perf_counter()
+            robust = clean.copy()
+            idx = np.flatnonzero(clean) if early_stop else np.arange(len(labels))
+            if eps > 0 and idx.size:
+                x_att, y_att = tf.gather(xb, idx), tf.gather(yb, idx)
+                x_adv = attack(logits_model, x_att, y_att, eps=eps, bounds=bounds, early_stop=early_stop)
+                x_adv = tf.convert_to_tensor(x_adv, tf.float32)
+                _check_inside_ball(attack, x_att, x_adv, eps, bounds)
+                robust[idx] &= predict_labels(logits_model, x_adv) == labels[idx]
+                outcome.n_attacked += int(idx.size)
+            outcome.robust_correct.append(robust)
+            outcome.seconds += time.perf_counter() - start
+    if logits_model is None:
+        raise ValueError("The dataset yielded no batches; nothing to evaluate.")
+    return logits_model, attack, epsilons, np.concatenate(clean_parts), outcomes
+
+
+def model_name(model) -> str:
+    """The model's ``name`` attribute when it has one (unwrapping a LogitsModel), else ""."""
+    inner = model.model if isinstance(model, LogitsModel) else model
+    name = getattr(inner, "name", "")
+    return name if isinstance(name, str) else ""
+
+
+def robust_accuracy(model: Callable, x, y=None, *, attack, eps: float, batch_size: int = 256,
+                    early_stop: bool = True, bounds: Sequence[float] = (0.0, 1.0),
+                    per_example: bool = False) -> RobustAccuracyResult:
+    """Robust accuracy of ``model`` under ``attack`` at ``eps`` (Madry et al. 2017; Croce & Hein 2020).
+
+    Args:
+        model: any callable images -> logits (a softmax output is detected and attacked on
+            log-probabilities, see ``tfrobust.logits``).
+        x: images in ``bounds`` (numpy, tensor), or a ``tf.data.Dataset`` of (x, y) batches.
+        y: labels, sparse or one-hot; ``None`` when ``x`` is a Dataset.
+        attack: an ``Attack``, a spec string such as ``"pgd:steps=40"``, a dict, or a function
+            ``fn(model, x, y, *, eps, bounds)`` returning adversarial images.
+        eps: perturbation size in pixel units; at 0 the robust accuracy is the clean accuracy.
+        batch_size: examples per attack call.
+        early_stop: attack only examples that are still classified correctly (same number, less work).
+        bounds: (low, high) of valid pixel values.
+        per_example: keep per-example clean and robust correctness in the result.
+
+    Returns:
+        A ``RobustAccuracyResult``.
+
+    Raises:
+        ValueError, TypeError: bad images, labels, eps, batch size, attack, or an attack whose
+            output leaves the eps-ball or the bounds.
+    """
+    logits_model, attack, (eps,), clean, (outcome,) = evaluate_epsilons(
+        model, x, y, attack=attack, epsilons=[eps], batch_size=batch_size, early_stop=early_stop, bounds=bounds)
+    robust = np.concatenate(outcome.robust_correct)
+    return RobustAccuracyResult(
+        attack=attack.label, attack_config={"name": attack.name, **attack.resolve(eps)}, eps=eps, n=int(clean.size),
+        clean_accuracy=float(clean.mean()), robust_accuracy=float(robust.mean()), early_stop=early_stop,
+        n_attacked=outcome.n_attacked, seconds=outcome.seconds, model_name=model_name(model),
+        clean_correct=clean if per_example else None, robust_correct=robust if per_example else None)

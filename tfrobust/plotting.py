@@ -1,0 +1,211 @@
+"""Matplotlib figures for experiments and reports.
+
+Figures are built with ``matplotlib.figure.Figure`` and the Agg canvas directly, never through
+``pyplot``: nothing is displayed, no global backend is switched, and no figure is kept alive by a
+global registry, so the functions work the same in scripts, tests, notebooks and headless servers.
+Each function returns its ``Figure``; given ``path`` it also writes a PNG (atomically).
+
+- ``plot_accuracy_vs_epsilon`` / ``plot_drop_vs_epsilon``: one line per model (seed 004's curves,
+  drop(eps) = acc(0) - acc(eps)).
+- ``plot_reliability_diagram``: accuracy per confidence bin against the diagonal (Guo et al. 2017).
+- ``plot_adversarial_grid``: clean row, adversarial row, perturbation row (Goodfellow et al. 2015, Fig. 1).
+"""
+from __future__ import annotations
+
+import io
+import os
+from typing import Mapping, Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from tfrobust.evaluation.calibration import ReliabilityDiagram, reliability_diagram
+from tfrobust.evaluation.epsilon_sweep import SweepResult
+from tfrobust.evaluation.results import write_bytes_atomic
+
+
+def new_figure(width: float = 6.0, height: float = 4.0, dpi: int = 100) -> Figure:
+    """A Figure attached to an Agg canvas (renders without any display)."""
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_to_png(fig: Figure, dpi: int | None = None) -> bytes:
+    """The figure rendered as PNG bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int | None = None) -> str:
+    """Writes ``fig`` as a PNG to ``path`` atomically; returns the path."""
+    return write_bytes_atomic(path, figure_to_png(fig, dpi=dpi))
+
+
+def _as_sweeps(sweeps) -> Mapping[str, SweepResult]:
+    if isinstance(sweeps, SweepResult):
+        return {sweeps.model_name or sweeps.attack: sweeps}
+    if not isinstance(sweeps, Mapping) or not sweeps:
+        raise ValueError("sweeps must be a SweepResult or a non-empty dict {name: SweepResult}.")
+    for name, sweep in sweeps.items():
+        if not isinstance(sweep, SweepResult):
+            raise TypeError(f"sweeps[{name!r}] is a {type(sweep).__name__}, not a SweepResult.")
+    return sweeps
+
+
+def _plot_sweeps(sweeps, metric: str, ylabel: str, title: str | None, path) -> Figure:
+    sweeps = _as_sweeps(sweeps)
+    fig = new_figure()
+    ax = fig.add_subplot(1, 1, 1)
+    for name, sweep in sweeps.items():
+        order = np.argsort(sweep.epsilons, kind="stable")
+        values = np.asarray(getattr(sweep, metric))[order]
+        ax.plot(np.asarray(sweep.epsilons)[order], values, marker="o", label=str(name))
+    attacks = sorted({s.attack for s in sweeps.values()})
+    ax.set_xlabel("eps (pixel units)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or f"{ylabel} under {', '.join(attacks)}")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_accuracy_vs_epsilon(sweeps: Mapping[str, SweepResult] | SweepResult, path: str | None = None,
+                             title: str | None = None) -> Figure:
+    """Accuracy against eps, one line per model (seed 004, Figs. of FGSM accuracy vs eps).
+
+    Args:
+        sweeps: ``{name: SweepResult}`` (e.g. from ``sweep_models``) or one ``SweepResult``.
+        path: write a PNG here when given.
+        title: figure title (default names the attack).
+
+    Returns:
+        The Figure; ``fig.axes[0].lines`` holds one line per model.
+
+    Raises:
+        ValueError, TypeError: empty input or values that are not SweepResults.
+    """
+    fig = _plot_sweeps(sweeps, "accuracy", "accuracy", title, None)
+    fig.axes[0].set_ylim(-0.02, 1.02)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_drop_vs_epsilon(sweeps: Mapping[str, SweepResult] | SweepResult, path: str | None = None,
+                         title: str | None = None) -> Figure:
+    """drop(eps) = acc(0) - acc(eps) against eps, one line per model (seed 004).
+
+    Args and Returns as ``plot_accuracy_vs_epsilon``.
+    """
+    return _plot_sweeps(sweeps, "drop", "accuracy drop", title, path)
+
+
+def plot_reliability_diagram(diagram: ReliabilityDiagram | None = None, *, probs_or_logits=None, labels=None,
+                             n_bins: int = 15, path: str | None = None, title: str | None = None) -> Figure:
+    """Reliability diagram: accuracy per confidence bin against the diagonal (Guo et al. 2017, Fig. 1).
+
+    Args:
+        diagram: a ``ReliabilityDiagram``; or give ``probs_or_logits`` and ``labels`` instead.
+        probs_or_logits, labels, n_bins: passed to ``reliability_diagram`` when ``diagram`` is None.
+        path: write a PNG here when given.
+        title: figure title (default shows the ECE).
+
+    Returns:
+        The Figure: bars of per-bin accuracy (empty bins drawn at 0), the gap to the mean bin
+        confidence, and the diagonal as ``fig.axes[0].lines[0]``.
+
+    Raises:
+        ValueError: neither a diagram nor predictions and labels.
+    """
+    if diagram is None:
+        if probs_or_logits is None or labels is None:
+            raise ValueError("Give a ReliabilityDiagram, or probs_or_logits and labels.")
+        diagram = reliability_diagram(probs_or_logits, labels, n_bins=n_bins)
+    fig = new_figure(4.5, 4.5)
+    ax = fig.add_subplot(1, 1, 1)
+    edges = diagram.bin_edges
+    width = np.diff(edges)
+    acc = np.nan_to_num(diagram.accuracy)
+    conf = np.where(np.isnan(diagram.confidence), (edges[:-1] + edges[1:]) / 2, diagram.confidence)
+    ax.plot([0, 1], [0, 1], linestyle="--", color="gray", label="perfect calibration")
+    ax.bar(edges[:-1], acc, width=width, align="edge", edgecolor="black", label="accuracy")
+    ax.bar(edges[:-1], conf - acc, bottom=acc, width=width, align="edge", color="red", alpha=0.3, label="gap")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title or f"ECE = {diagram.ece:.4f}")
+    ax.legend(loc="upper left")
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def _display_image(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image, dtype=np.float32)
+    return image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
+
+
+def perturbation_image(delta: np.ndarray) -> np.ndarray:
+    """Maps a perturbation to [0, 1] for display: 0.5 + delta / (2 max|delta|) (grey = unchanged)."""
+    delta = np.asarray(delta, dtype=np.float32)
+    scale = float(np.abs(delta).max())
+    return np.full_like(delta, 0.5) if scale == 0 else 0.5 + delta / (2 * scale)
+
+
+def plot_adversarial_grid(x, x_adv, y=None, pred_clean=None, pred_adv=None, *, max_images: int = 8,
+                          bounds: Sequence[float] = (0.0, 1.0), path: str | None = None,
+                          class_names: Sequence[str] | None = None) -> Figure:
+    """Image grid: clean images (top row), adversarial images, perturbations magnified (bottom row).
+
+    Args:
+        x: clean images (n, H, W, C) in ``bounds``.
+        x_adv: adversarial images, same shape.
+        y: true labels shown above the clean images (optional).
+        pred_clean: predicted labels of the clean images (optional).
+        pred_adv: predicted labels of the adversarial images (optional).
+        max_images: columns at most.
+        bounds: pixel range, for display.
+        path: write a PNG here when given.
+        class_names: names to show instead of class indices.
+
+    Returns:
+        The Figure with 3 rows of ``min(n, max_images)`` axes.
+
+    Raises:
+        ValueError: shape mismatch or an empty batch.
+    """
+    x, x_adv = np.asarray(x, np.float32), np.asarray(x_adv, np.float32)
+    if x.shape != x_adv.shape or x.ndim != 4 or x.shape[0] == 0:
+        raise ValueError(f"x and x_adv must be non-empty NHWC batches of one shape, got {x.shape} and {x_adv.shape}.")
+    n = min(int(x.shape[0]), int(max_images))
+    lo, hi = bounds
+    name = (lambda c: str(class_names[int(c)])) if class_names is not None else (lambda c: str(int(c)))
+    fig = new_figure(1.4 * n, 4.6)
+    grey = "gray" if x.shape[-1] == 1 else None
+    for i in range(n):
+        delta = x_adv[i] - x[i]
+        rows = [((x[i] - lo) / (hi - lo), "clean", y, pred_clean),
+                ((x_adv[i] - lo) / (hi - lo), "adversarial", None, pred_adv),
+                (perturbation_image(delta), f"|d|inf={np.abs(delta).max():.3f}", None, None)]
+        for r, (image, label, truth, pred) in enumerate(rows):
+            ax = fig.add_subplot(3, n, r * n + i + 1)
+            ax.imshow(np.clip(_display_image(image), 0, 1), cmap=grey, vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            parts = []
+            if truth is not None:
+                parts.append(f"y={name(truth[i])}")
+            if pred is not None:
+                parts.append(f"pred={name(pred[i])}")
+            ax.set_title(" ".join(parts) if parts else (label if r == 2 else ""), fontsize=7)
+            if i == 0:
+                ax.set_ylabel(label if r < 2 else "perturbation", fontsize=8)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
