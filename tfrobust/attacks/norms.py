@@ -31,20 +31,23 @@ def project(delta, eps, norm: str):
     return delta * tf.minimum(1.0, eps / (norms + _TINY))
 
 
-def random_start(x, eps, norm: str, lo, hi, seed=None):
+def random_start(x, eps, norm: str, lo, hi, seed=None, generator=None):
     """A uniform random point of the eps-ball around x, clipped to [lo, hi].
 
     L-inf: delta ~ U(-eps, eps) per coordinate. L2: uniform in the ball (Gaussian direction,
-    radius eps * u^(1/d)).
+    radius eps * u^(1/d)). Pass a ``tf.random.Generator`` as ``generator`` for draws that are
+    reproducible across calls (an op-level ``seed`` is not, in eager mode).
     """
+    rng = generator if generator is not None else tf.random
+    kwargs = {} if generator is not None else {"seed": seed}
     if norm == "linf":
-        delta = tf.random.uniform(tf.shape(x), -1.0, 1.0, dtype=x.dtype, seed=seed) * eps
+        delta = rng.uniform(tf.shape(x), -1.0, 1.0, dtype=x.dtype, **kwargs) * eps
     else:
-        direction = tf.random.normal(tf.shape(x), dtype=x.dtype, seed=seed)
+        direction = rng.normal(tf.shape(x), dtype=x.dtype, **kwargs)
         direction = direction / (_per_example_l2(direction) + _TINY)
         dim = tf.cast(tf.reduce_prod(tf.shape(x)[1:]), x.dtype)
         batch_shape = tf.concat([tf.shape(x)[:1], tf.ones([tf.rank(x) - 1], tf.int32)], 0)
-        radius = tf.pow(tf.random.uniform(batch_shape, dtype=x.dtype, seed=seed), 1.0 / dim)
+        radius = tf.pow(rng.uniform(batch_shape, dtype=x.dtype, **kwargs), 1.0 / dim)
         delta = direction * radius * eps
     return tf.clip_by_value(x + delta, lo, hi)
 

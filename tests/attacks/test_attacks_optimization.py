@@ -1,0 +1,58 @@
+"""Szegedy's box-constrained minimal-L2 attack: success, minimality against PGD-L2, the box."""
+import numpy as np
+import pytest
+
+from tfrobust.attacks import optimization_attack, pgd
+from tfrobust.attacks.norms import perturbation_norm
+
+
+@pytest.fixture(scope="module")
+def subset(test_batch):
+    x, y = test_batch
+    return x[::5], y[::5]  # 40 digits, 4 per class
+
+
+@pytest.fixture(scope="module")
+def untargeted(trained_cnn, subset):
+    x, y = subset
+    return optimization_attack(trained_cnn, x, y, search_steps=5, steps=60, learning_rate=0.02, return_info=True)
+
+
+def test_untargeted_succeeds_with_finite_norms_inside_box(trained_cnn, subset, untargeted):
+    x, y = subset
+    x_adv, info = untargeted
+    x_adv = np.asarray(x_adv)
+    assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
+    fooled = np.argmax(trained_cnn(x_adv, training=False), axis=1) != y
+    np.testing.assert_array_equal(info["success"], fooled)
+    assert info["success"].mean() >= 0.9
+    norms = perturbation_norm(x_adv - x, "l2").numpy()
+    np.testing.assert_allclose(norms[fooled], info["l2_norm"][fooled], rtol=1e-4, atol=1e-4)
+    assert np.all(np.isinf(info["l2_norm"][~fooled]))
+    np.testing.assert_array_equal(x_adv[~fooled], x[~fooled])  # failures come back unchanged
+
+
+def test_untargeted_norms_smaller_than_pgd_l2_needs(trained_cnn, subset, untargeted):
+    """PGD-L2 at the optimisation attack's median norm should fool fewer examples than the
+    optimisation attack did at (per example) at most that norm; and its perturbations are larger."""
+    x, y = subset
+    _, info = untargeted
+    median = float(np.median(info["l2_norm"][info["success"]]))
+    within = np.mean(info["success"] & (info["l2_norm"] <= median))
+    x_pgd, pgd_info = pgd(trained_cnn, x, y, eps=3.0, step_size=0.3, steps=20, norm="l2", seed=0,
+                          return_info=True)
+    pgd_norms = perturbation_norm(np.asarray(x_pgd) - x, "l2").numpy()[pgd_info["success"]]
+    assert pgd_info["success"].mean() >= 0.9
+    assert median < np.median(pgd_norms)
+    assert within >= 0.45
+
+
+def test_targeted_reaches_target(trained_cnn, subset):
+    x, y = subset
+    target = (y + 1) % 10
+    x_adv, info = optimization_attack(trained_cnn, x, target, targeted=True, search_steps=4, steps=60,
+                                      learning_rate=0.02, return_info=True)
+    reached = np.argmax(trained_cnn(x_adv, training=False), axis=1) == target
+    np.testing.assert_array_equal(info["success"], reached)
+    assert reached.mean() >= 0.9
+    assert np.all(np.isfinite(info["l2_norm"][reached]))

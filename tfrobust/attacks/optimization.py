@@ -1,0 +1,135 @@
+"""Box-constrained optimisation attack (Szegedy et al. 2014, "Intriguing properties of neural networks").
+
+Szegedy et al. look for the smallest perturbation eta that gives x + eta the label l' by minimising
+
+    c * ||eta||_2^2 + J(x + eta, l')   subject to   x + eta in [low, high]^d,
+
+and searching over c. Here each example has its own c and its own Adam optimiser on eta (eta
+projected back so that x + eta stays in the box after every step). Larger c weighs the norm more and
+gives smaller perturbations, so after each search step c grows where the attack succeeded and shrinks
+where it failed (x10 / /10 until bracketed, then bisection between the largest successful and the
+smallest failed c). Over all steps of all searches the smallest-norm successful x + eta is kept.
+
+J, with z the logits (log-probabilities for a softmax model):
+- targeted, loss="ce":     J = CE(z, t), the cross entropy of the target class t (Szegedy's loss_f);
+- targeted, loss="margin": J = max(max_{i != t} z_i - z_t, 0);
+- untargeted (any loss):   J = max(z_y - max_{i != y} z_i, 0), a hinge on the true-class margin, zero
+  once another class wins. (Minimising -CE(z, y) instead is unbounded below and would swamp the norm
+  term, so untargeted attacks always use the hinge.)
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tfrobust.attacks import _compiled
+from tfrobust.attacks._inputs import check_flag, prepare
+from tfrobust.attacks.losses import margin
+from tfrobust.validation import check_choice, check_positive
+
+_BETA1, _BETA2, _ADAM_EPS = 0.9, 0.999, 1e-8
+
+
+def _objective_term(loss: str, logits, labels, targeted: bool):
+    if targeted and loss == "ce":
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    # margin(targeted=False) = max_other - z_y; margin(targeted=True) = z_t - max_other.
+    return tf.nn.relu(-margin(logits, labels, targeted))
+
+
+def _search_step_fn(loss: str, targeted: bool):
+    def build(logits_model):
+        def optimise(x, labels, c, lr, lo, hi, n_steps, best_adv, best_norm):
+            eta = tf.zeros_like(x)
+            m = tf.zeros_like(x)
+            v = tf.zeros_like(x)
+            reduce_axes = list(range(1, x.shape.rank))
+            mask_shape = [-1] + [1] * (x.shape.rank - 1)
+            succeeded = tf.zeros(tf.shape(x)[:1], tf.bool)
+            for t in tf.range(1, n_steps + 1):
+                with tf.GradientTape(watch_accessed_variables=False) as tape:
+                    tape.watch(eta)
+                    x_adv = tf.clip_by_value(x + eta, lo, hi)
+                    logits = logits_model(x_adv)
+                    sq_norm = tf.reduce_sum(tf.square(x_adv - x), axis=reduce_axes)
+                    objective = c * sq_norm + _objective_term(loss, logits, labels, targeted)
+                grad = tape.gradient(objective, eta)
+                fooled = _compiled.attack_succeeded(logits, labels, targeted)
+                better = tf.logical_and(fooled, tf.sqrt(sq_norm) < best_norm)
+                best_adv = tf.where(tf.reshape(better, mask_shape), x_adv, best_adv)
+                best_norm = tf.where(better, tf.sqrt(sq_norm), best_norm)
+                succeeded = tf.logical_or(succeeded, fooled)
+                step = tf.cast(t, x.dtype)
+                m = _BETA1 * m + (1 - _BETA1) * grad
+                v = _BETA2 * v + (1 - _BETA2) * tf.square(grad)
+                m_hat = m / (1 - tf.pow(_BETA1, step))
+                v_hat = v / (1 - tf.pow(_BETA2, step))
+                eta = eta - lr * m_hat / (tf.sqrt(v_hat) + _ADAM_EPS)
+                eta = tf.clip_by_value(x + eta, lo, hi) - x  # stay in the box
+            return best_adv, best_norm, succeeded
+        return optimise
+    return build
+
+
+def _next_c(c, succeeded, c_success, c_failure):
+    """One step of the per-example search over c (numpy arrays)."""
+    c_success = np.where(succeeded, np.maximum(c_success, c), c_success)
+    c_failure = np.where(succeeded, c_failure, np.minimum(c_failure, c))
+    bracketed = (c_success > 0) & np.isfinite(c_failure)
+    c_new = np.where(bracketed, 0.5 * (c_success + c_failure), np.where(succeeded, c * 10.0, c / 10.0))
+    return c_new, c_success, c_failure
+
+
+def optimization_attack(model, x, y, *, targeted=False, norm="l2", c_init=1.0, search_steps=6, steps=100,
+                        learning_rate=0.01, bounds=(0, 1), loss="ce", return_info=False):
+    """Minimal-norm box-constrained attack of Szegedy et al. (2014), Adam on eta and a search over c.
+
+    Args:
+        model: callable from images to logits (see ``fgsm``).
+        x: float images in ``bounds``.
+        y: true labels (untargeted) or target labels l' (targeted), sparse or one-hot.
+        targeted: reach the labels y instead of leaving them.
+        norm: distance minimised; only "l2" (Szegedy's ||eta||_2^2 penalty).
+        c_init: first weight of the norm term, > 0.
+        search_steps: number of optimisations, each with an updated c per example, integer > 0.
+        steps: Adam steps per optimisation, integer > 0.
+        learning_rate: Adam step size in pixel units, > 0.
+        bounds: (low, high) box the adversarial example must stay in.
+        loss: J for targeted attacks, "ce" (target cross entropy) or "margin" (hinge); untargeted
+            attacks always use the true-class margin hinge (see the module docstring).
+        return_info: also return a dict with "success" (bool per example), "l2_norm" (norm of the
+            returned perturbation, inf where the attack failed) and "c" (largest successful c, 0 where none).
+
+    Returns:
+        float32 tensor: per example the smallest-L2 successful adversarial example found, or x itself
+        (unchanged) where no search step succeeded; with ``return_info`` the pair (x_adv, info).
+
+    Raises:
+        TypeError, ValueError: bad images, labels, norm, loss, c_init, search_steps, steps or learning_rate.
+    """
+    check_choice(norm, ("l2",), "norm")
+    loss = check_choice(loss, ("ce", "margin"), "loss")
+    targeted = check_flag(targeted, "targeted")
+    return_info = check_flag(return_info, "return_info")
+    c_init = check_positive(c_init, "c_init")
+    search_steps = check_positive(search_steps, "search_steps", integer=True)
+    steps = check_positive(steps, "steps", integer=True)
+    learning_rate = check_positive(learning_rate, "learning_rate")
+    inputs = prepare(model, x, y, bounds)
+
+    optimise = _compiled.cached_function(inputs.model, "optimization", (loss, targeted),
+                                         _search_step_fn(loss, targeted))
+    n = int(inputs.x.shape[0])
+    best_adv, best_norm = inputs.x, tf.fill([n], np.float32(np.inf))
+    c = np.full(n, c_init, np.float32)
+    c_success, c_failure = np.zeros(n, np.float32), np.full(n, np.inf, np.float32)
+    scalars = (tf.constant(learning_rate, tf.float32), tf.constant(inputs.lo, tf.float32),
+               tf.constant(inputs.hi, tf.float32), tf.constant(steps))
+    for _ in range(search_steps):
+        best_adv, best_norm, succeeded = optimise(inputs.x, inputs.labels, tf.constant(c), *scalars,
+                                                  best_adv, best_norm)
+        c, c_success, c_failure = _next_c(c, succeeded.numpy(), c_success, c_failure)
+    if not return_info:
+        return best_adv
+    norms = best_norm.numpy()
+    return best_adv, {"success": np.isfinite(norms), "l2_norm": norms, "c": c_success}
