@@ -117,7 +117,8 @@ def load_model(path: str, safe_mode: bool = True, custom_objects: dict | None = 
     Raises:
         FileNotFoundError, ValueError: missing or unrecognised file; UnsafeModelError: Lambda in safe mode.
     """
-    import tfrobust.layers  # noqa: F401  (registers tfrobust's serialisable layers)
+    import tfrobust.layers  # noqa: F401  (registers tfrobust's serialisable layers ...)
+    import tfrobust.models  # noqa: F401  (... and the models' Normalize layer)
 
     fmt = detect_format(path)
     if fmt == "saved_model":
