@@ -48,7 +48,10 @@ def main(argv):
     # Specs are comma-separated on the command line, so settings inside one spec use ';'.
     attacks = {a.label: a for a in (parse_attack(spec.replace(";", ",")) for spec in FLAGS.attacks)}
     epsilons = [float(e) for e in FLAGS.eps]
-    loaded = load_model(FLAGS.model, safe_mode=not FLAGS.unsafe)
+    try:
+        loaded = load_model(FLAGS.model, safe_mode=not FLAGS.unsafe)
+    except (FileNotFoundError, ValueError) as err:  # missing file, unknown format, Lambda in safe mode
+        raise app.UsageError(str(err)) from err
     x, y = load_numpy(FLAGS.dataset, FLAGS.split, take=FLAGS.num_examples)
     if loaded.input_shape is not None and tuple(loaded.input_shape) != tuple(x.shape[1:]) and None not in loaded.input_shape:
         raise app.UsageError(f"The model takes inputs of shape {loaded.input_shape} but {FLAGS.dataset} images "
