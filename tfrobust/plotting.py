@@ -209,3 +209,64 @@ def plot_adversarial_grid(x, x_adv, y=None, pred_clean=None, pred_adv=None, *, m
     if path is not None:
         save_figure(fig, path)
     return fig
+
+
+def plot_activations(model, x_range: Sequence[float] = (-4.0, 4.0), path: str | None = None, *,
+                     max_channels: int = 4, num_samples: int = 401) -> Figure:
+    """The learned KAF activation shapes of ``model``, one panel per KAF layer.
+
+    Each panel shows the first ``max_channels`` per-channel activations
+    ``KAF_c(s) = sum_i alpha[c, i] exp(-gamma (s - d_i)^2)`` (Scardapane et al. 2019) and, in
+    black, their mean over all channels, evaluated by the layer itself on ``x_range``; dotted
+    lines mark the dictionary interval, outside which every KAF decays to 0.
+
+    Args:
+        model: a Keras model containing :class:`tfrobust.layers.KAF` layers (also inside nested
+            models or pruning wrappers).
+        x_range: ``(low, high)`` of the pre-activation axis.
+        path: if given, the PNG is written there.
+        max_channels: number of individual channels drawn per layer.
+        num_samples: points on the x axis.
+
+    Returns:
+        The Figure.
+
+    Raises:
+        ValueError: if the model has no KAF layer or ``x_range`` is not increasing.
+    """
+    import tensorflow as tf  # noqa: PLC0415  (local: only this figure needs them)
+
+    from tfrobust.layers import KAF, find_layers  # noqa: PLC0415
+
+    layers = find_layers(model, KAF)
+    if not layers:
+        raise ValueError("The model has no KAF layer: plot_activations draws learned KAF shapes "
+                         "(build the model with activation='kaf', 'kaf_relu', ... ).")
+    low, high = (float(v) for v in x_range)
+    if not low < high:
+        raise ValueError(f"x_range must be (low, high) with low < high, got {tuple(x_range)}.")
+    grid = np.linspace(low, high, int(num_samples), dtype=np.float32)
+    columns = min(len(layers), 4)
+    rows = -(-len(layers) // columns)
+    fig = new_figure(3.2 * columns, 2.6 * rows)
+    for index, layer in enumerate(layers):
+        ax = fig.add_subplot(rows, columns, index + 1)
+        channels = int(layer.alpha.shape[0])
+        # Every channel sees the same grid: column c of the output is KAF_c on the grid.
+        values = layer(tf.tile(grid[:, None], (1, channels))).numpy().astype(np.float64)
+        for c in range(min(channels, max_channels)):
+            ax.plot(grid, values[:, c], linewidth=0.8, alpha=0.7, label=f"channel {c}")
+        ax.plot(grid, values.mean(axis=1), color="black", linewidth=2.0, label=f"mean of {channels}")
+        dictionary = tf.convert_to_tensor(layer.dictionary).numpy()  # trained when KAF_Free
+        for edge in (dictionary.min(), dictionary.max()):
+            ax.axvline(edge, color="grey", linestyle=":", linewidth=0.8)
+        kind = "KAF_Free" if layer.trainable_dictionary else f"KAF (init {layer.init})"
+        ax.set_title(f"{layer.name}: {kind}", fontsize=8)
+        ax.set_xlabel("pre-activation", fontsize=8)
+        ax.tick_params(labelsize=7)
+        if index == 0:
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    if path is not None:
+        save_figure(fig, path)
+    return fig

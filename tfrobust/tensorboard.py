@@ -124,3 +124,14 @@ def log_figure(logdir, tag: str, fig, step: int = 0) -> None:
     image = tf.image.decode_png(figure_to_png(fig), channels=4)
     with _writer(logdir):
         tf.summary.image(tag, image[None], step=int(step), max_outputs=1)
+
+
+def log_activations(logdir, model, step: int = 0, tag: str = "kaf_activations", **plot_kwargs) -> None:
+    """Logs :func:`tfrobust.plotting.plot_activations` of ``model`` as an image at ``step``.
+
+    Raises:
+        ValueError: if the model has no KAF layer.
+    """
+    from tfrobust.plotting import plot_activations  # noqa: PLC0415
+
+    log_figure(logdir, tag, plot_activations(model, **plot_kwargs), step=step)
