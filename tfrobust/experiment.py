@@ -31,6 +31,7 @@ import numpy as np
 import tf_keras as keras
 
 from tfrobust.evaluation.results import to_jsonable, write_json_atomic, write_text_atomic
+from tfrobust.training.checkpoints import resumable_callbacks
 
 logger = logging.getLogger("tfrobust")
 
@@ -262,10 +263,14 @@ class ExperimentRun:
         self.entries[key] = to_jsonable(value)
         self.save()
 
-    def save(self, **summary: Any) -> str:
-        """Writes ``results.json`` atomically; keyword arguments are added to its ``summary``."""
+    def save(self, **summary: Any) -> Dict[str, Any]:
+        """Writes ``results.json`` atomically; keyword arguments are added to its ``summary``.
+
+        Returns:
+            The content written (plain JSON types).
+        """
         self.summary.update(to_jsonable(summary))
-        return write_json_atomic(self.results_path, {
+        payload = to_jsonable({
             "experiment": self.experiment,
             "run": self.name,
             "config": self.config,
@@ -273,6 +278,8 @@ class ExperimentRun:
             "entries": self.entries,
             "summary": self.summary,
         })
+        write_json_atomic(self.results_path, payload)
+        return payload
 
     @property
     def wall_time_s(self) -> float:
@@ -321,22 +328,16 @@ class ExperimentRun:
             model.load_weights(path)
             return model
         model = build()
-        callbacks = resumable_callbacks(self.checkpoint_dir(key)) + [
-            keras.callbacks.TensorBoard(self.model_logdir(key), histogram_freq=0, write_graph=False,
-                                        profile_batch=0)]
+        callbacks = resumable_callbacks(self.checkpoint_dir(key)) + tensorboard_callbacks(self.model_logdir(key))
         trained = train(model, callbacks) or model
         _save_weights_atomic(trained, path)
         shutil.rmtree(self.checkpoint_dir(key), ignore_errors=True)
         return trained
 
 
-def resumable_callbacks(checkpoint_dir: str) -> List[keras.callbacks.Callback]:
-    """Epoch-level ``BackupAndRestore`` callbacks from ``tfrobust.training`` (a Keras one as stand-in)."""
-    try:
-        from tfrobust.training import resumable_callbacks as training_callbacks
-    except ImportError:  # the training package exposes it under this name; keep the stand-in narrow
-        return [keras.callbacks.BackupAndRestore(checkpoint_dir, save_freq="epoch", delete_checkpoint=True)]
-    return list(training_callbacks(checkpoint_dir))
+def tensorboard_callbacks(logdir: str) -> List[keras.callbacks.Callback]:
+    """Per-epoch TensorBoard logging of the training metrics into ``logdir``."""
+    return [keras.callbacks.TensorBoard(logdir, histogram_freq=0, write_graph=False, profile_batch=0)]
 
 
 def _save_weights_atomic(model: keras.Model, path: str) -> None:
@@ -405,6 +406,189 @@ def load_data(config: ExperimentConfig) -> ExperimentData:
         max_steps=config.max_steps)
 
 
+def compile_classifier(model: keras.Model, optimizer) -> keras.Model:
+    """Compiles a plain logits model with sparse cross entropy and accuracy (the standard baseline)."""
+    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    return model
+
+
+def fit(model: keras.Model, data: ExperimentData, config: ExperimentConfig,
+        callbacks: Sequence[keras.callbacks.Callback], *, augment: bool = False, epochs: Optional[int] = None):
+    """Fits a compiled model (plain or a ``tfrobust.training`` wrapper) on the experiment's training set.
+
+    Args:
+        model: the compiled model.
+        data: the experiment's data.
+        config: supplies ``epochs``.
+        callbacks: Keras callbacks (those of ``ExperimentRun.trained_model`` plus any others).
+        augment: use the dataset's augmentation (random crop and flip for CIFAR-10 style data).
+        epochs: overrides ``config.epochs``.
+
+    Returns:
+        The Keras ``History``.
+    """
+    dataset = data.train_dataset(augment=augment)
+    if not model.built:  # BackupAndRestore can only restore into a built model and optimizer
+        model(next(iter(dataset))[0][:1])
+    return model.fit(dataset, epochs=config.epochs if epochs is None else epochs, callbacks=list(callbacks),
+                     verbose=2)
+
+
+def steps_per_epoch(data: ExperimentData, config: ExperimentConfig, num_train: Optional[int] = None) -> int:
+    """Number of optimiser steps in one epoch (for schedules that need the total step count).
+
+    Args:
+        data: the experiment's data.
+        config: supplies ``batch_size`` and ``max_steps``.
+        num_train: size of the full training split, used when ``train_size`` is None.
+    """
+    from tfrobust import data as tfr_data
+
+    n = data.train_size if data.train_size is not None else (num_train or tfr_data.info(data.name).splits["train"])
+    steps = -(-int(n) // int(config.batch_size))
+    return min(steps, config.max_steps) if config.max_steps is not None else steps
+
+
 def setup_logging() -> None:
     """Shows tfrobust's INFO messages (resume and skip notices) on stderr."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+# ------------------------------------------------------------------ seed 004: FGSM curve studies
+def fgsm_curves(model, x, y, epsilons: Sequence[float], *, minimal_eps_points: int = 31) -> Dict[str, Any]:
+    """Seed 004's robustness measures of one model: FGSM accuracy(ε), drop(ε) and minimal FGSM ε.
+
+    Args:
+        model: logits model.
+        x: images in [0, 1].
+        y: labels.
+        epsilons: the ε grid of the curves (include 0 for the clean point).
+        minimal_eps_points: size of the uniform grid on [0, max(epsilons)] of the per-example minimal ε
+            (``tfrobust.attacks.minimal_epsilon``); 0 to skip it.
+
+    Returns:
+        ``{"clean_accuracy", "fgsm": SweepResult.to_dict(), "minimal_epsilon": {...}}`` where the minimal-ε
+        summary has the median and mean over correctly classified examples (``inf`` = not flipped on the
+        grid), the share never flipped, and a histogram over the grid.
+    """
+    from tfrobust.attacks import minimal_epsilon
+    from tfrobust.evaluation.epsilon_sweep import epsilon_sweep
+
+    sweep = epsilon_sweep(model, x, y, attack="fgsm", epsilons=epsilons)
+    entry: Dict[str, Any] = {"clean_accuracy": sweep.clean_accuracy, "fgsm": sweep.to_dict()}
+    if minimal_eps_points:
+        grid = np.linspace(0.0, max(epsilons), int(minimal_eps_points))[1:]
+        eps = minimal_epsilon(model, x, y, grid)
+        attacked = eps[eps > 0]  # 0 marks examples misclassified without attack
+        finite = attacked[np.isfinite(attacked)]
+        counts = [int(np.sum(np.isclose(attacked, g))) for g in grid]
+        entry["minimal_epsilon"] = {
+            "grid": grid.tolist(), "counts": counts, "never_flipped": int(np.sum(np.isinf(attacked))),
+            "median": float(np.median(attacked)) if attacked.size else None,  # inf (-> null) above the grid
+            "median_above_grid": bool(attacked.size and np.isinf(np.median(attacked))),
+            "mean_flipped": float(finite.mean()) if finite.size else None,
+        }
+    return entry
+
+
+def sweep_of(entry: Mapping[str, Any]):
+    """The ``SweepResult`` stored in an entry made by ``fgsm_curves``."""
+    from tfrobust.evaluation.epsilon_sweep import SweepResult
+
+    return SweepResult.from_dict(entry["fgsm"])
+
+
+def mean_drop(entry: Mapping[str, Any]) -> float:
+    """Mean of drop(ε) over the ε > 0 of an entry's FGSM sweep (the area under seed 004's drop curve)."""
+    sweep = sweep_of(entry)
+    drops = [d for e, d in zip(sweep.epsilons, sweep.drop) if e > 0]
+    return float(np.mean(drops)) if drops else 0.0
+
+
+def curves_rows(entries: Mapping[str, Mapping[str, Any]], epsilons: Sequence[float],
+                label: str = "variant") -> List[Dict[str, Any]]:
+    """One markdown row per entry: clean accuracy, FGSM accuracy per ε > 0, mean drop, minimal ε."""
+    rows = []
+    for name, entry in entries.items():
+        sweep = sweep_of(entry)
+        row: Dict[str, Any] = {label: name, "clean": entry["clean_accuracy"]}
+        for eps in epsilons:
+            if eps > 0:
+                row[f"acc ε={eps:.3g}"] = sweep.accuracy_at(eps)
+        row["mean drop"] = mean_drop(entry)
+        minimal = entry.get("minimal_epsilon") or {}
+        if minimal.get("median_above_grid"):
+            row["median min-ε"] = f"> {max(epsilons):.3g}"
+        else:
+            row["median min-ε"] = "—" if minimal.get("median") is None else f"{minimal['median']:.3f}"
+        rows.append(row)
+    return rows
+
+
+def curve_directions(baseline: Mapping[str, Any], variant: Mapping[str, Any], *,
+                     tolerance: float = 0.02) -> Dict[str, str]:
+    """Our seed-004 verdicts for ``variant`` against ``baseline``: robustness (mean drop) and clean accuracy."""
+    from tfrobust import published
+
+    robustness = published.robustness_direction(mean_drop(baseline), mean_drop(variant), tolerance=tolerance,
+                                                higher_is_robust=False, baseline_clean=baseline["clean_accuracy"],
+                                                variant_clean=variant["clean_accuracy"])
+    clean = (published.LOWER_CLEAN if variant["clean_accuracy"] < baseline["clean_accuracy"] - tolerance
+             else published.UNCHANGED_CLEAN)
+    return {"robustness": robustness, "clean": clean}
+
+
+def plot_curves(entries: Mapping[str, Mapping[str, Any]], results_dir: str, stem: str, title: str) -> List[str]:
+    """Writes ``<stem>_accuracy.png`` and ``<stem>_drop.png`` (seed 004's panels a and b); returns the paths."""
+    from tfrobust import plotting
+
+    sweeps = {name: sweep_of(entry) for name, entry in entries.items()}
+    accuracy = os.path.join(results_dir, f"{stem}_accuracy.png")
+    drop = os.path.join(results_dir, f"{stem}_drop.png")
+    plotting.plot_accuracy_vs_epsilon(sweeps, path=accuracy, title=f"{title}: FGSM accuracy")
+    plotting.plot_drop_vs_epsilon(sweeps, path=drop, title=f"{title}: drop(ε) = acc(0) - acc(ε)")
+    return [accuracy, drop]
+
+
+def plot_grouped_bars(groups: Sequence[str], series: Mapping[str, Sequence[float]], path: str, *, title: str,
+                      ylabel: str = "accuracy", reference: Optional[Mapping[str, Sequence[Optional[float]]]] = None
+                      ) -> str:
+    """Grouped bar chart (e.g. clean and robust accuracy per activation), written as a PNG.
+
+    Args:
+        groups: x-axis groups (e.g. activation names).
+        series: name -> one value per group (e.g. {"clean": [...], "PGD": [...]}).
+        path: PNG path (written atomically).
+        title: figure title.
+        ylabel: y-axis label.
+        reference: optional name -> one value (or None) per group, drawn as black markers on the bars of
+            ``series`` with the same position (e.g. the published numbers).
+
+    Returns:
+        ``path``.
+    """
+    from tfrobust import plotting
+
+    fig = plotting.new_figure(width=max(6.0, 0.9 * len(groups) + 2), height=4.0)
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / max(1, len(series))
+    positions = np.arange(len(groups))
+    for i, (name, values) in enumerate(series.items()):
+        offset = positions - 0.4 + width * (i + 0.5)
+        ax.bar(offset, values, width=width, label=name)
+        if reference and i < len(reference):
+            ref_name, ref_values = list(reference.items())[i]
+            points = [(o, v) for o, v in zip(offset, ref_values) if v is not None]
+            if points:
+                ax.scatter(*zip(*points), marker="_", s=300, color="black", zorder=3,
+                           label=ref_name if i == 0 else f"{ref_name}")
+    ax.set_xticks(positions)
+    ax.set_xticklabels(groups, rotation=30, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize="small")
+    plotting.save_figure(fig, path)
+    return path

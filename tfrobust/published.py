@@ -30,6 +30,7 @@ NO_CLEAR_EFFECT = "no clear effect"
 APPARENT_ROBUSTNESS = "apparent robustness"
 LOWER_CLEAN = "lower clean accuracy"
 UNCHANGED_CLEAN = "unchanged clean accuracy"
+NOT_COMPARABLE = "not comparable (clean accuracy collapsed)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,3 +228,44 @@ def format_percent(value: Optional[float], digits: int = 1) -> str:
     if value is None:
         return "—"
     return f"{100.0 * value:.{digits}f}"
+
+
+def robustness_direction(baseline: float, variant: float, *, tolerance: float = 0.02,
+                         higher_is_robust: bool = True, baseline_clean: Optional[float] = None,
+                         variant_clean: Optional[float] = None, max_clean_loss: float = 0.25) -> str:
+    """Classifies a measured change of robustness into the shared direction vocabulary.
+
+    A model that lost most of its clean accuracy (e.g. a collapsed training that predicts one class)
+    keeps its few correct answers under any attack; calling it "more robust" would be wrong, so with
+    both clean accuracies given such a comparison is refused.
+
+    Args:
+        baseline: the reference model's robustness number (e.g. accuracy under attack, or drop).
+        variant: the studied model's number.
+        tolerance: changes smaller than this count as ``"no clear effect"``.
+        higher_is_robust: True for accuracies, False for drops (smaller drop = more robust).
+        baseline_clean, variant_clean: clean accuracies of the two models (optional).
+        max_clean_loss: largest clean-accuracy loss for which the comparison is still made.
+
+    Returns:
+        ``MORE_ROBUST``, ``LESS_ROBUST``, ``NO_CLEAR_EFFECT`` or ``NOT_COMPARABLE``.
+
+    Raises:
+        ValueError: a negative tolerance.
+    """
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance}.")
+    if baseline_clean is not None and variant_clean is not None and variant_clean < baseline_clean - max_clean_loss:
+        return NOT_COMPARABLE
+    gain = (variant - baseline) if higher_is_robust else (baseline - variant)
+    if gain > tolerance:
+        return MORE_ROBUST
+    if gain < -tolerance:
+        return LESS_ROBUST
+    return NO_CLEAR_EFFECT
+
+
+def findings_markdown(findings) -> str:
+    """A markdown bullet list of published findings: citation, setting, statement and direction."""
+    return "\n".join(f"- **{f.citation}** ({f.setting}): {f.statement} Direction: *{f.direction}*."
+                     for f in findings)

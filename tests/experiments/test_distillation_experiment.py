@@ -1,0 +1,20 @@
+"""experiments/defensive_distillation.py on tiny settings."""
+import os
+
+from tfrobust import experiment, published
+
+
+def test_distillation_quick_tiny(load_script, where):
+    script = load_script("defensive_distillation")
+    config = experiment.make_config(script.PRESETS, "quick", temperatures=(5.0,), train_size=512, epochs=2, learning_rate=3e-3,
+                                    eval_size=128, masking_size=64, pgd_steps=5, epsilons=(0.0, 0.2), **where)
+    result = script.run(config)
+    undefended, student = result["entries"]["undefended"], result["entries"]["T=5"]
+    for entry in (undefended, student):
+        assert 0.0 <= entry["pgd_logits_margin"] <= entry["clean_accuracy"] <= 1.0
+        assert entry["fgsm_probabilities"]["drop"][0] == 0.0
+    assert min(undefended["clean_accuracy"], student["teacher_accuracy"], student["clean_accuracy"]) > 0.5
+    run_dir = os.path.join(where["results_root"], "defensive_distillation", "t")
+    markdown = open(os.path.join(run_dir, "results.md")).read()
+    assert published.SEED_SURVEY in markdown and "Carlini & Wagner" in markdown
+    assert os.path.getsize(os.path.join(run_dir, "attacks_by_temperature.png")) > 1000

@@ -1,0 +1,36 @@
+"""experiments/kaf_fast_at.py: tiny quick run, and the paper preset for one step on tfds mock CIFAR-10."""
+import os
+
+import tensorflow_datasets as tfds
+
+from tfrobust import experiment
+
+
+def test_kaf_quick_tiny(load_script, where):
+    script = load_script("kaf_fast_at")
+    config = experiment.make_config(script.PRESETS, "quick", models=("mnist_small",), activations=("relu", "kaf"),
+                                    train_size=256, epochs=1, eval_size=64, pgd_steps=3, **where)
+    result = script.run(config)
+    for activation in ("relu", "kaf"):
+        entry = result["entries"][f"mnist_small_{activation}"]
+        assert 0.0 <= entry["pgd_accuracy"] <= entry["clean_accuracy"] <= 1.0
+        assert entry["guard"]["robust_accuracies"]  # the overfitting guard ran after the epoch
+    run_dir = os.path.join(where["results_root"], "kaf_fast_at", "t")
+    markdown = open(os.path.join(run_dir, "results.md")).read()
+    assert "Not the published setting" in markdown  # mnist5k, not CIFAR-10
+    for name in ("clean_vs_robust_mnist_small.png", "kaf_shapes_mnist_small_kaf.png"):
+        assert os.path.getsize(os.path.join(run_dir, name)) > 1000
+
+
+def test_kaf_paper_preset_one_step_on_mock_cifar10(load_script, where):
+    script = load_script("kaf_fast_at")
+    config = experiment.make_config(script.PRESETS, "paper", activations=("relu",), models=("vgg_like",),
+                                    max_steps=1, epochs=1, eval_size=8, pgd_steps=1, pgd_restarts=1, **where)
+    assert config.eps == 8 / 255 and config.alpha == 10 / 255 and config.optimizer == "sgd"
+    with tfds.testing.mock_data(num_examples=16):
+        result = script.run(config)
+    entry = result["entries"]["vgg_like_relu"]
+    assert entry["pgd_attack"] == "pgd-1x1-ce"
+    markdown = open(os.path.join(where["results_root"], "kaf_fast_at", "t", "results.md")).read()
+    assert "78.10" in markdown and "45.41" in markdown  # seed 002 Tab1, VGG ReLU
+    assert "Not the published setting" not in markdown

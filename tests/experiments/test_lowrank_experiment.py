@@ -1,0 +1,21 @@
+"""experiments/lowrank_robustness.py on tiny settings (AlexNet on 28×28×1 digits with seed 004's ranks)."""
+import os
+
+from tfrobust import experiment, published
+
+
+def test_lowrank_quick_tiny(load_script, where):
+    script = load_script("lowrank_robustness")
+    config = experiment.make_config(script.PRESETS, "quick", convs=("standard", "LR2"), train_size=64,
+                                    batch_size=32, epochs=1, eval_size=32, epsilons=(0.0, 0.1),
+                                    minimal_eps_points=3, **where)
+    result = script.run(config)
+    standard, low = result["entries"]["alexnet_standard"], result["entries"]["alexnet_LR2"]
+    assert standard["ranks"] is None and low["ranks"] == [4, 20, 30, 50, 100]  # seed 004 LR1 / 2
+    assert low["parameters"] < standard["parameters"]
+    for entry in (standard, low):
+        assert entry["fgsm"]["drop"][0] == 0.0 and 0.0 <= entry["clean_accuracy"] <= 1.0
+    run_dir = os.path.join(where["results_root"], "lowrank_robustness", "t")
+    markdown = open(os.path.join(run_dir, "results.md")).read()
+    assert "Figure 12a" in markdown and published.SEED_COMPRESSION in markdown and "4-20-30-50-100" in markdown
+    assert os.path.exists(os.path.join(run_dir, "alexnet_accuracy.png"))
