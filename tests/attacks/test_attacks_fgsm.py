@@ -74,4 +74,4 @@ def test_fgsm_lowers_accuracy_and_targeted_fgsm_moves_towards_target(trained_cnn
     log_p_adv = tf.nn.log_softmax(trained_cnn(x_adv, training=False)).numpy()[np.arange(len(y)), target]
     assert np.mean(log_p_adv > log_p) > 0.95
     reached = np.mean(np.argmax(trained_cnn(x_adv, training=False), axis=1) == target)
-    assert reached > 0.2  # chance is 0.1 and the clean model predicts the target ~1%
+    assert reached > 0.4  # chance is 0.1 and the clean model predicts the target ~1%

@@ -33,26 +33,43 @@ def test_untargeted_succeeds_with_finite_norms_inside_box(trained_cnn, subset, u
 
 
 def test_untargeted_norms_smaller_than_pgd_l2_needs(trained_cnn, subset, untargeted):
-    """PGD-L2 at the optimisation attack's median norm should fool fewer examples than the
-    optimisation attack did at (per example) at most that norm; and its perturbations are larger."""
+    """A minimal-norm attack needs less L2 than the perturbations PGD-L2 (eps 3) fools with."""
     x, y = subset
     _, info = untargeted
-    median = float(np.median(info["l2_norm"][info["success"]]))
-    within = np.mean(info["success"] & (info["l2_norm"] <= median))
     x_pgd, pgd_info = pgd(trained_cnn, x, y, eps=3.0, step_size=0.3, steps=20, norm="l2", seed=0,
                           return_info=True)
     pgd_norms = perturbation_norm(np.asarray(x_pgd) - x, "l2").numpy()[pgd_info["success"]]
     assert pgd_info["success"].mean() >= 0.9
-    assert median < np.median(pgd_norms)
-    assert within >= 0.45
+    assert np.median(info["l2_norm"][info["success"]]) < 0.75 * np.median(pgd_norms)
 
 
-def test_targeted_reaches_target(trained_cnn, subset):
+@pytest.fixture(scope="module")
+def targeted(trained_cnn, subset):
     x, y = subset
     target = (y + 1) % 10
-    x_adv, info = optimization_attack(trained_cnn, x, target, targeted=True, search_steps=4, steps=60,
-                                      learning_rate=0.02, return_info=True)
+    return target, optimization_attack(trained_cnn, x, target, targeted=True, search_steps=4, steps=60,
+                                       learning_rate=0.02, return_info=True)
+
+
+def test_targeted_reaches_target(trained_cnn, targeted):
+    target, (x_adv, info) = targeted
     reached = np.argmax(trained_cnn(x_adv, training=False), axis=1) == target
     np.testing.assert_array_equal(info["success"], reached)
     assert reached.mean() >= 0.9
     assert np.all(np.isfinite(info["l2_norm"][reached]))
+
+
+def test_search_over_c_keeps_the_best_and_rescues_failures(trained_cnn, subset, targeted):
+    """The first search step is the run at c_init alone; later steps only add successes and never
+    return a larger perturbation. With the target's cross entropy, c = 1 is too large for some examples;
+    the search lowers c there until the attack succeeds."""
+    x, _ = subset
+    target, (_, searched) = targeted
+    _, single = optimization_attack(trained_cnn, x, target, targeted=True, search_steps=1, steps=60,
+                                    learning_rate=0.02, return_info=True)
+    assert np.all(searched["success"][single["success"]])
+    both = single["success"] & searched["success"]
+    assert np.all(searched["l2_norm"][both] <= single["l2_norm"][both] + 1e-5)
+    rescued = searched["success"] & ~single["success"]
+    assert rescued.sum() >= 2 and searched["success"].mean() >= 0.9
+    assert np.all(searched["c"][rescued] < 1.0)

@@ -16,6 +16,10 @@ J, with z the logits (log-probabilities for a softmax model):
 - untargeted (any loss):   J = max(z_y - max_{i != y} z_i, 0), a hinge on the true-class margin, zero
   once another class wins. (Minimising -CE(z, y) instead is unbounded below and would swamp the norm
   term, so untargeted attacks always use the hinge.)
+
+With a hinge J, every c small enough that the attack succeeds has (for a locally linear model) the
+same minimiser, the nearest point of the decision boundary, so the search over c matters most for the
+cross-entropy objective, where a too-large c_init fails and the search lowers it until x + eta succeeds.
 """
 from __future__ import annotations
 
