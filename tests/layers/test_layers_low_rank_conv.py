@@ -46,6 +46,10 @@ def test_from_conv2d_full_rank_reproduces_the_conv(strides, padding):
     layer = LowRankConv2D.from_conv2d(conv, rank=min(3 * 4, 3 * 6))
     expected = conv(x).numpy()
     np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    # A fresh BatchNorm between the factors scales by 1/sqrt(1 + 1e-3) at inference.
+    with_norm = LowRankConv2D.from_conv2d(conv, rank=12, batch_norm=True)
+    np.testing.assert_allclose(with_norm(x, training=False).numpy(), expected, rtol=1e-3,
+                               atol=1e-3 * np.abs(expected).max())
 
 
 def test_truncated_svd_error_is_the_discarded_singular_values():
