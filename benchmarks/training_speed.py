@@ -17,7 +17,7 @@ median over repeats of the within-repeat ratio, on the wall clock and on process
 CPU inflates wall times at random, CPU time much less; on a GPU only the wall clock means anything).
 
 Run: PYTHONPATH=. python benchmarks/training_speed.py [--models mnist_small,vgg_like --batch 128
-     --steps 20 --repeats 5 --xla auto]
+     --steps 10 --repeats 3 --xla auto]
 """
 from __future__ import annotations
 
@@ -115,8 +115,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="mnist_small,vgg_like", help=f"comma list of {', '.join(SHAPES)}")
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=20, help="timed steps per variant and repeat")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per variant and repeat")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--xla", default="auto", help="True, False or auto (on with a GPU)")
     args = parser.parse_args()
     config.set_xla(args.xla)
