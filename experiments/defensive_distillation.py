@@ -31,8 +31,6 @@ import functools
 import time
 from typing import Dict, Tuple
 
-from absl import app
-
 import numpy as np
 import tf_keras as keras
 
@@ -275,9 +273,7 @@ def run(config: DistillationConfig) -> dict:
     Returns:
         The content of ``results.json``.
     """
-    keras.utils.set_random_seed(config.seed)
-    experiment_run = experiment.ExperimentRun(EXPERIMENT, config)
-    data = experiment.load_data(config)
+    experiment_run, data = experiment.start(EXPERIMENT, config)
     experiment_run.cached(UNDEFENDED, lambda: _evaluate_undefended(experiment_run, data, config))
     for temperature in config.temperatures:
         experiment_run.cached(f"T={temperature:g}",
@@ -286,22 +282,14 @@ def run(config: DistillationConfig) -> dict:
     rows.update({f"student T={t:g}": experiment_run.entries[f"T={t:g}"] for t in config.temperatures})
     verdicts = _verdicts(rows)
     figure = experiment.plot_grouped_bars(
-        list(rows), {label: [e[key] for e in rows.values()] for key, label in _COLUMNS},
+        list(rows), {"clean": [e["clean_accuracy"] for e in rows.values()],
+                     **{label: [e[key] for e in rows.values()] for key, label in _COLUMNS}},
         experiment_run.path("attacks_by_temperature.png"),
         title=f"Defensive distillation, PGD at ε={config.attack_eps:g} ({config.dataset})",
-        ylabel="robust accuracy")
-    experiment_run.save(verdicts=verdicts, figures=[figure])
-    experiment_run.write_markdown(_markdown(experiment_run, config, rows, verdicts))
-    return experiment_run.save()
-
-
-def main(argv):
-    del argv
-    experiment.setup_logging()
-    result = run(experiment.config_from_flags(DistillationConfig, PRESETS))
-    print(f"Wrote {result['experiment']}/{result['run']} in {result['wall_time_s']:.0f} s.")
+        ylabel="accuracy")
+    markdown = _markdown(experiment_run, config, rows, verdicts)
+    return experiment_run.finish(markdown, verdicts=verdicts, figures=[figure])
 
 
 if __name__ == "__main__":
-    experiment.define_flags(DistillationConfig, PRESETS)
-    app.run(main)
+    experiment.run_script(run, DistillationConfig, PRESETS)

@@ -22,8 +22,6 @@ import dataclasses
 import time
 from typing import Dict, Optional, Tuple
 
-from absl import app
-
 import numpy as np
 import tf_keras as keras
 
@@ -176,16 +174,22 @@ def _kaf_figures(run: experiment.ExperimentRun, data: experiment.ExperimentData,
         model.load_weights(run.weights_path(key))
         path = run.path(f"kaf_shapes_{key}.png")
         figure = plotting.plot_activations(model)
-        figure.suptitle(f"{model_name}, {activation}: learned activations")
+        figure.suptitle(f"{model_name}, {activation}: learned activations", y=1.04)
         plotting.save_figure(figure, path)
         paths.append(path)
     return paths
+
+
+def _reference_model(model_name: str) -> str:
+    """The seed-002 table our model is compared with: its own, else the VGG-like one (the plain CNN)."""
+    return model_name if model_name in published.KAF_FAST_AT else "vgg_like"
 
 
 def _directions(entries: Dict[str, dict], model_name: str) -> Dict[str, Dict[str, str]]:
     """Each activation against ReLU, ours and (where the seed has both rows) the seed's, by PGD accuracy."""
     if "relu" not in entries:
         return {}
+    model_name = _reference_model(model_name)
     ref = published.published_kaf_accuracy(model_name, "relu")
     out = {}
     for activation, entry in entries.items():
@@ -221,26 +225,29 @@ def _markdown(run: experiment.ExperimentRun, config: KafConfig, per_model: Dict[
     lines.append("")
     for model_name, entries in per_model.items():
         rows = []
+        reference = _reference_model(model_name)
         for activation, entry in entries.items():
-            ref = published.published_kaf_accuracy(model_name, activation)
+            ref = published.published_kaf_accuracy(reference, activation)
             guard = entry.get("guard") or {}
             rows.append({
                 "activation": activation, "clean": entry["clean_accuracy"], pgd_label: entry["pgd_accuracy"],
                 f"FGSM ε={config.eps:.3g}": entry["fgsm_accuracy"],
-                "seed 002 clean": published.format_percent(ref.clean if ref else None, 2),
-                "seed 002 PGD-50-10": published.format_percent(ref.robust if ref else None, 2),
+                f"seed 002 {reference} clean %": published.format_percent(ref.clean if ref else None, 2),
+                f"seed 002 {reference} PGD-50-10 %": published.format_percent(ref.robust if ref else None, 2),
                 "vs ReLU (ours / seed)": ("baseline" if activation == "relu" else
                                           " / ".join(directions.get(model_name, {}).get(activation, {}).values())),
                 "overfitting guard": ("collapse at epoch " + str(guard["collapsed_epoch"])
                                       if guard.get("collapsed_epoch") is not None else ("ok" if guard else "—")),
                 "train s": f"{entry['train_seconds']:.0f}",
             })
-        citation = next((r.citation for r in published.KAF_FAST_AT.get(model_name, {}).values()), "—")
+        citation = next(iter(published.KAF_FAST_AT[reference].values())).citation
         best_ours = max(entries, key=lambda a: entries[a]["pgd_accuracy"])
-        seed_rows = published.KAF_FAST_AT.get(model_name, {})
+        seed_rows = published.KAF_FAST_AT[reference]
         best_seed = max(seed_rows, key=lambda a: seed_rows[a].robust) if seed_rows else "—"
         lines += [f"## {model_name}", "",
-                  "Accuracies as fractions (ours) and percentages (seed 002, " + citation + ").", "",
+                  f"Accuracies as fractions (ours) and percentages (seed 002, {citation}"
+                  + ("" if reference == model_name else f"; the seed has no {model_name}, its {reference} rows are "
+                     "shown") + ").", "",
                   markdown_table(rows, list(rows[0]), float_format=".3f"), "",
                   f"Most robust activation: ours **{best_ours}**, seed 002 **{best_seed}**.", ""]
     lines += ["Published findings:", "", published.findings_markdown(published.KAF_FINDINGS), "",
@@ -259,9 +266,7 @@ def run(config: KafConfig) -> dict:
     Returns:
         The content of ``results.json``.
     """
-    keras.utils.set_random_seed(config.seed)
-    experiment_run = experiment.ExperimentRun(EXPERIMENT, config)
-    data = experiment.load_data(config)
+    experiment_run, data = experiment.start(EXPERIMENT, config)
     per_model, directions, figures = {}, {}, []
     for model_name in config.models:
         for activation in config.activations:
@@ -270,27 +275,20 @@ def run(config: KafConfig) -> dict:
         entries = {a: experiment_run.entries[_key(model_name, a)] for a in config.activations}
         per_model[model_name] = entries
         directions[model_name] = _directions(entries, model_name)
-        seed_rows = [published.published_kaf_accuracy(model_name, a) for a in entries]
+        reference = _reference_model(model_name)
+        seed_rows = [published.published_kaf_accuracy(reference, a) for a in entries]
         figures.append(experiment.plot_grouped_bars(
             list(entries), {"clean": [e["clean_accuracy"] for e in entries.values()],
-                            f"PGD-{config.pgd_steps}-{config.pgd_restarts}": [e["pgd_accuracy"] for e in entries.values()]},
+                            f"PGD-{config.pgd_steps}-{config.pgd_restarts}":
+                                [e["pgd_accuracy"] for e in entries.values()]},
             experiment_run.path(f"clean_vs_robust_{model_name}.png"),
             title=f"{model_name}, fast AT at ε={config.eps:.3g} ({config.dataset})",
-            reference={"seed 002 (CIFAR-10)": [r.clean if r else None for r in seed_rows],
+            reference={f"seed 002 {reference}, CIFAR-10": [r.clean if r else None for r in seed_rows],
                        "seed 002 robust": [r.robust if r else None for r in seed_rows]}))
         figures += _kaf_figures(experiment_run, data, config, model_name)
-    experiment_run.save(directions=directions, figures=figures)
-    experiment_run.write_markdown(_markdown(experiment_run, config, per_model, directions))
-    return experiment_run.save()
-
-
-def main(argv):
-    del argv
-    experiment.setup_logging()
-    result = run(experiment.config_from_flags(KafConfig, PRESETS))
-    print(f"Wrote {result['experiment']}/{result['run']} in {result['wall_time_s']:.0f} s.")
+    markdown = _markdown(experiment_run, config, per_model, directions)
+    return experiment_run.finish(markdown, directions=directions, figures=figures)
 
 
 if __name__ == "__main__":
-    experiment.define_flags(KafConfig, PRESETS)
-    app.run(main)
+    experiment.run_script(run, KafConfig, PRESETS)

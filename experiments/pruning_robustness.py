@@ -17,8 +17,6 @@ import dataclasses
 import time
 from typing import Dict, Tuple
 
-from absl import app
-
 import tf_keras as keras
 
 from tfrobust import experiment, published
@@ -149,6 +147,19 @@ def _markdown(run: experiment.ExperimentRun, config: PruningConfig, per_model: D
                   f"Published (seed 004 shows curves only; its stated findings, batch {config.batch_size} here):", "",
                   published.findings_markdown(findings) if findings else "- (no finding for this model in seed 004)",
                   ""]
+    summary = []
+    for model_name, entries in per_model.items():
+        model_verdicts = verdicts.get(model_name, {})
+        if not model_verdicts:
+            continue
+        ours = "; ".join(f"{name}: {v['robustness']}" for name, v in model_verdicts.items())
+        for (m, batch), finding in published.PRUNING_FINDINGS.items():
+            if m == model_name:
+                summary.append([model_name, f"{finding.citation} (batch {batch}): {finding.direction}",
+                                f"batch {config.batch_size}: {ours}"])
+    if summary:
+        lines += ["## Direction of the effect (pruned vs dense, by mean drop)", "",
+                  markdown_table(summary, ["model", "seed 004", "ours"]), ""]
     lines += [f"TensorBoard (training, pruning summaries): `{run.logdir}`. Wall time: {run.wall_time_s:.0f} s.", ""]
     return "\n".join(lines)
 
@@ -164,9 +175,7 @@ def run(config: PruningConfig) -> dict:
     """
     if any(not 0.0 <= s < 1.0 for s in config.sparsities):
         raise ValueError(f"sparsities must be fractions in [0, 1), got {config.sparsities}.")
-    keras.utils.set_random_seed(config.seed)
-    experiment_run = experiment.ExperimentRun(EXPERIMENT, config)
-    data = experiment.load_data(config)
+    experiment_run, data = experiment.start(EXPERIMENT, config)
     per_model, verdicts, figures = {}, {}, []
     for model_name in config.models:
         for sparsity in config.sparsities:
@@ -177,18 +186,9 @@ def run(config: PruningConfig) -> dict:
         verdicts[model_name] = _verdicts(entries)
         figures += experiment.plot_curves(entries, experiment_run.results_dir, model_name,
                                           f"{model_name}, magnitude pruning")
-    experiment_run.save(verdicts=verdicts, figures=figures)
-    experiment_run.write_markdown(_markdown(experiment_run, config, per_model, verdicts))
-    return experiment_run.save()
-
-
-def main(argv):
-    del argv
-    experiment.setup_logging()
-    result = run(experiment.config_from_flags(PruningConfig, PRESETS))
-    print(f"Wrote {result['experiment']}/{result['run']} in {result['wall_time_s']:.0f} s.")
+    markdown = _markdown(experiment_run, config, per_model, verdicts)
+    return experiment_run.finish(markdown, verdicts=verdicts, figures=figures)
 
 
 if __name__ == "__main__":
-    experiment.define_flags(PruningConfig, PRESETS)
-    app.run(main)
+    experiment.run_script(run, PruningConfig, PRESETS)

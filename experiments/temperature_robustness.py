@@ -21,11 +21,8 @@ Usage:
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from typing import Dict, Tuple
-
-from absl import app
 
 import tf_keras as keras
 
@@ -98,7 +95,10 @@ def _key(temperature: float) -> str:
 def _train_and_evaluate(run: experiment.ExperimentRun, data: experiment.ExperimentData,
                         config: TemperatureConfig, temperature: float) -> dict:
     key = _key(temperature)
-    build_model = lambda: build(config.model, data.input_shape, data.num_classes, model_name=f"{config.model}_T{temperature:g}")  # noqa: E731
+
+    def build_model():
+        return build(config.model, data.input_shape, data.num_classes, model_name=f"{config.model}_T{temperature:g}")
+
     started = time.time()
 
     def train(model, callbacks):
@@ -113,15 +113,20 @@ def _train_and_evaluate(run: experiment.ExperimentRun, data: experiment.Experime
     x, y = data.x_eval, data.y_eval
     unaware = epsilon_sweep(model, x, y, attack="fgsm", epsilons=config.epsilons)
     aware = epsilon_sweep(scaled, x, y, attack="fgsm", epsilons=config.epsilons)
-    pgd = {loss: robust_accuracy(model, x, y, eps=config.attack_eps,
-                                 attack=Attack("pgd", steps=config.pgd_steps, restarts=config.pgd_restarts,
-                                               loss=loss, seed=config.seed)).robust_accuracy
-           for loss in ("ce", "margin")}
+    def pgd(target, loss):
+        attack = Attack("pgd", steps=config.pgd_steps, restarts=config.pgd_restarts, loss=loss, seed=config.seed)
+        return robust_accuracy(target, x, y, eps=config.attack_eps, attack=attack).robust_accuracy
+
     n = min(config.masking_size, len(x))
     report = masking_report(model, x[:n], y[:n], eps=config.attack_eps, steps=config.masking_steps, seed=config.seed)
-    return {"temperature": temperature, "clean_accuracy": unaware.clean_accuracy, "train_seconds": train_seconds,
-            "fgsm_unaware": unaware.to_dict(), "fgsm_aware": aware.to_dict(), "pgd_ce": pgd["ce"],
-            "pgd_margin": pgd["margin"], "masking": report.to_dict()}
+    entry = {"temperature": temperature, "clean_accuracy": unaware.clean_accuracy, "train_seconds": train_seconds,
+             "fgsm_unaware": unaware.to_dict(), "fgsm_aware": aware.to_dict(), "pgd_ce": pgd(model, "ce"),
+             "pgd_aware": pgd(scaled, "ce"), "pgd_margin": pgd(model, "margin"), "masking": report.to_dict()}
+    # The honest number is the worst case over every attack run at attack_eps.
+    at_eps = [s.accuracy_at(config.attack_eps) for s in (unaware, aware) if config.attack_eps in s.epsilons]
+    entry["best_attack"] = min([entry["pgd_ce"], entry["pgd_aware"], entry["pgd_margin"],
+                                report.checks["best_attack_accuracy"]] + at_eps)
+    return entry
 
 
 def _verdicts(entries: Dict[str, dict], config: TemperatureConfig) -> Dict[str, dict]:
@@ -138,13 +143,13 @@ def _verdicts(entries: Dict[str, dict], config: TemperatureConfig) -> Dict[str, 
     clean = dict(baseline_clean=base["clean_accuracy"], variant_clean=hot["clean_accuracy"], tolerance=0.05)
     unaware = published.robustness_direction(fgsm_at(base, "fgsm_unaware"), fgsm_at(hot, "fgsm_unaware"), **clean)
     aware = published.robustness_direction(fgsm_at(base, "fgsm_aware"), fgsm_at(hot, "fgsm_aware"), **clean)
-    real = published.robustness_direction(base["pgd_margin"], hot["pgd_margin"], **clean)
+    real = published.robustness_direction(base["best_attack"], hot["best_attack"], **clean)
     apparent = unaware == published.MORE_ROBUST and (real != published.MORE_ROBUST or hot["masking"]["suspicious"])
     return {
         "unaware": {"ours": published.APPARENT_ROBUSTNESS if apparent else unaware,
                     "published": published.TEMPERATURE_FINDINGS["unaware"].direction},
         "aware": {"ours": aware, "published": published.TEMPERATURE_FINDINGS["aware"].direction},
-        "pgd_margin": {"ours": real, "published": "not measured by seed 004"},
+        "best_attack": {"ours": real, "published": "not measured by seed 004"},
         "compared": f"T={temps[-1]:g} vs T=1 at ε={config.attack_eps:g}",
     }
 
@@ -165,7 +170,9 @@ def _markdown(run: experiment.ExperimentRun, config: TemperatureConfig, entries:
         for e in eps_cols:
             row[f"FGSM aware ε={e:.3g}"] = aware.accuracy_at(e)
         row[f"PGD-CE ε={config.attack_eps:.3g}"] = entry["pgd_ce"]
+        row[f"PGD-CE on logits/T ε={config.attack_eps:.3g}"] = entry["pgd_aware"]
         row[f"PGD-margin ε={config.attack_eps:.3g}"] = entry["pgd_margin"]
+        row[f"best attack ε={config.attack_eps:.3g}"] = entry["best_attack"]
         masking = entry["masking"]
         row["masking report"] = ("SUSPICIOUS: " + ", ".join(masking["fired"])) if masking["suspicious"] else "clean"
         rows.append(row)
@@ -176,9 +183,11 @@ def _markdown(run: experiment.ExperimentRun, config: TemperatureConfig, entries:
         f"Reproduces seed 004 (`{published.SEED_COMPRESSION}`), Section 4.3, Figures 13a/13b: {config.model} on "
         f"{config.dataset} ({config.train_size or 'all'} training examples, {config.epochs} epochs, batch "
         f"{config.batch_size}), trained with cross entropy on logits/T and deployed with raw logits. Accuracy on "
-        f"{_num_examples(entries)} test examples. *Unaware*: FGSM on the raw logits (T=1); *aware*: FGSM on logits/T; PGD-{config.pgd_steps}"
-        f"×{config.pgd_restarts} on the raw logits with cross entropy (CE) and with the Carlini-Wagner margin loss; "
-        f"masking report (Carlini et al. 2019 checks) at ε={config.attack_eps:g} on {config.masking_size} examples.",
+        f"{_num_examples(entries)} test examples. *Unaware*: FGSM on the raw logits (T=1); *aware*: FGSM on logits/T; "
+        f"PGD-{config.pgd_steps}×{config.pgd_restarts} with cross entropy (CE) on the raw logits and on logits/T, "
+        f"and with the Carlini-Wagner margin loss on the raw logits; *best attack*: the lowest accuracy of all these "
+        f"attacks and of the masking report's at ε={config.attack_eps:g}; masking report (Carlini et al. 2019 "
+        f"checks) at ε={config.attack_eps:g} on {config.masking_size} examples.",
         "",
         markdown_table(rows, columns, float_format=".3f"),
         "",
@@ -194,8 +203,8 @@ def _markdown(run: experiment.ExperimentRun, config: TemperatureConfig, entries:
                        verdicts["unaware"]["ours"]],
                       ["FGSM, attacker aware of T (Fig. 13b)", verdicts["aware"]["published"],
                        verdicts["aware"]["ours"]],
-                      ["PGD, margin loss on logits (real robustness)", verdicts["pgd_margin"]["published"],
-                       verdicts["pgd_margin"]["ours"]],
+                      ["best of all attacks (real robustness)", verdicts["best_attack"]["published"],
+                       verdicts["best_attack"]["ours"]],
                   ], ["effect", "seed 004", "ours"]), ""]
     hot = [e for e in entries.values() if e["masking"]["suspicious"]]
     if hot:
@@ -203,7 +212,8 @@ def _markdown(run: experiment.ExperimentRun, config: TemperatureConfig, entries:
         for entry in sorted(hot, key=lambda e: e["temperature"]):
             lines += [f"- T={entry['temperature']:g}: " + " ".join(entry["masking"]["findings"])]
         lines.append("")
-    lines += [f"Figures: `accuracy_vs_epsilon_unaware.png`, `accuracy_vs_epsilon_aware.png` (as Figures 13a/13b). TensorBoard: "
+    lines += [f"Figures: `accuracy_vs_epsilon_unaware.png`, `accuracy_vs_epsilon_aware.png` (as Figures 13a/13b). "
+              f"TensorBoard: "
               f"`{run.logdir}`. Wall time: {run.wall_time_s:.0f} s.", ""]
     return "\n".join(lines)
 
@@ -231,28 +241,16 @@ def run(config: TemperatureConfig) -> dict:
     Returns:
         The content of ``results.json``.
     """
-    keras.utils.set_random_seed(config.seed)
-    experiment_run = experiment.ExperimentRun(EXPERIMENT, config)
-    data = experiment.load_data(config)
+    experiment_run, data = experiment.start(EXPERIMENT, config)
     for temperature in config.temperatures:
         experiment_run.cached(_key(temperature),
                               lambda t=temperature: _train_and_evaluate(experiment_run, data, config, t))
     entries = {_key(t): experiment_run.entries[_key(t)] for t in config.temperatures}
     verdicts = _verdicts(entries, config)
     figures = _figures(experiment_run, entries)
-    experiment_run.save(verdicts=verdicts, figures=figures)
-    experiment_run.write_markdown(_markdown(experiment_run, config, entries, verdicts))
-    return experiment_run.save()
-
-
-def main(argv):
-    del argv
-    experiment.setup_logging()
-    config = experiment.config_from_flags(TemperatureConfig, PRESETS)
-    result = run(config)
-    print(f"Wrote {result['experiment']}/{result['run']} in {result['wall_time_s']:.0f} s.")
+    markdown = _markdown(experiment_run, config, entries, verdicts)
+    return experiment_run.finish(markdown, verdicts=verdicts, figures=figures)
 
 
 if __name__ == "__main__":
-    experiment.define_flags(TemperatureConfig, PRESETS)
-    app.run(main)
+    experiment.run_script(run, TemperatureConfig, PRESETS)

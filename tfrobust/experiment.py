@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 import typing
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -144,18 +145,19 @@ def define_flags(config_cls: type, presets: Mapping[str, ExperimentConfig], flag
     fv = flags.FLAGS if flag_values is None else flag_values
     hints = typing.get_type_hints(config_cls)
     help_texts = {**_BASE_HELP, **config_cls.HELP}
+    owner = sys.argv[0] if sys.argv and sys.argv[0] else None  # --help lists the main script's own flags
     for field in dataclasses.fields(config_cls):
         name = field.name
         if name in fv:
             continue
         text = help_texts.get(name, name.replace("_", " "))
         if name == "preset":
-            flags.DEFINE_enum("preset", "quick", list(presets), text, flag_values=fv)
+            flags.DEFINE_enum("preset", "quick", list(presets), text, flag_values=fv, module_name=owner)
             continue
         kind, _ = _flag_kind(hints[name])
         definer = {"integer": flags.DEFINE_integer, "float": flags.DEFINE_float, "string": flags.DEFINE_string,
                    "boolean": flags.DEFINE_boolean, "list": flags.DEFINE_list}[kind]
-        definer(name, None, text, flag_values=fv)
+        definer(name, None, text, flag_values=fv, module_name=owner)
 
 
 def config_from_flags(config_cls: type, presets: Mapping[str, ExperimentConfig], flag_values=None):
@@ -280,6 +282,12 @@ class ExperimentRun:
         })
         write_json_atomic(self.results_path, payload)
         return payload
+
+    def finish(self, markdown: str, **summary: Any) -> Dict[str, Any]:
+        """Writes ``results.md`` and the final ``results.json`` (with ``summary``); returns the JSON content."""
+        self.save(**summary)
+        self.write_markdown(markdown)
+        return self.save()
 
     @property
     def wall_time_s(self) -> float:
@@ -455,6 +463,35 @@ def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
 
+def start(experiment: str, config: ExperimentConfig) -> Tuple[ExperimentRun, ExperimentData]:
+    """Seeds Keras/TF/numpy, opens (or resumes) the run directory and loads the data of ``config``."""
+    keras.utils.set_random_seed(config.seed)
+    run = ExperimentRun(experiment, config)
+    return run, load_data(config)
+
+
+def run_script(run: Callable[[Any], Dict[str, Any]], config_cls: type, presets: Mapping[str, ExperimentConfig]):
+    """The ``__main__`` of an experiment script: defines its flags, parses them and calls ``run(config)``.
+
+    Args:
+        run: the script's ``run(config) -> results`` function.
+        config_cls: its ``ExperimentConfig`` dataclass.
+        presets: its presets by name.
+    """
+    from absl import app
+
+    define_flags(config_cls, presets)
+
+    def main(argv):
+        if len(argv) > 1:
+            raise app.UsageError(f"Unexpected arguments {argv[1:]}; settings are given as --flags.")
+        setup_logging()
+        result = run(config_from_flags(config_cls, presets))
+        print(f"{result['experiment']}/{result['run']} done in {result['wall_time_s']:.0f} s.")
+
+    app.run(main)
+
+
 # ------------------------------------------------------------------ seed 004: FGSM curve studies
 def fgsm_curves(model, x, y, epsilons: Sequence[float], *, minimal_eps_points: int = 31) -> Dict[str, Any]:
     """Seed 004's robustness measures of one model: FGSM accuracy(ε), drop(ε) and minimal FGSM ε.
@@ -562,8 +599,8 @@ def plot_grouped_bars(groups: Sequence[str], series: Mapping[str, Sequence[float
         path: PNG path (written atomically).
         title: figure title.
         ylabel: y-axis label.
-        reference: optional name -> one value (or None) per group, drawn as black markers on the bars of
-            ``series`` with the same position (e.g. the published numbers).
+        reference: optional name -> one value (or None) per group, drawn as black ticks on the bars of the
+            ``series`` at the same position (e.g. the published numbers); the legend names the first one.
 
     Returns:
         ``path``.
@@ -582,13 +619,13 @@ def plot_grouped_bars(groups: Sequence[str], series: Mapping[str, Sequence[float
             points = [(o, v) for o, v in zip(offset, ref_values) if v is not None]
             if points:
                 ax.scatter(*zip(*points), marker="_", s=300, color="black", zorder=3,
-                           label=ref_name if i == 0 else f"{ref_name}")
+                           label=ref_name if i == 0 else None)  # one legend entry for all black ticks
     ax.set_xticks(positions)
     ax.set_xticklabels(groups, rotation=30, ha="right")
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.02)
     ax.set_title(title)
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: never hides a bar
     plotting.save_figure(fig, path)
     return path

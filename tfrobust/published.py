@@ -88,7 +88,8 @@ _KAF_SETTING = "CIFAR-10, fast AT (FGSM-RS, ε=8/255), PGD-50-10 at ε=8/255"
 
 def _kaf_rows(table: str, model: str, rows: Dict[str, Tuple[float, float]]) -> Dict[str, PublishedAccuracy]:
     return {
-        activation: PublishedAccuracy(round(clean / 100.0, 6), round(robust / 100.0, 6), SEED_KAF, table, f"{model}, {_KAF_SETTING}")
+        activation: PublishedAccuracy(round(clean / 100.0, 6), round(robust / 100.0, 6), SEED_KAF, table,
+                                      f"{model}, {_KAF_SETTING}")
         for activation, (clean, robust) in rows.items()
     }
 

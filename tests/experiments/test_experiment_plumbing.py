@@ -93,3 +93,33 @@ def test_published_seed_002_numbers_and_citations():
     assert max(rows, key=lambda a: rows[a].robust) == "swish"
     assert published.format_percent(0.4606, 2) == "46.06"
     assert published.PRUNING_FINDINGS[("fc5", 512)].figure == "Figure 11"
+
+
+def test_training_killed_mid_run_resumes_at_the_next_epoch(tmp_path):
+    config = experiment.make_config(_PRESETS, "quick", results_root=str(tmp_path / "r"),
+                                    logdir_root=str(tmp_path / "tb"), run_name="t")
+    run = experiment.ExperimentRun("demo", config)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((32, 4), dtype=np.float32), rng.random((32, 3), dtype=np.float32)
+    started, kill = [], [True]
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            started.append(epoch)
+
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1 and kill[0]:
+                raise RuntimeError("killed")
+
+    def train(model, callbacks):
+        model.compile(keras.optimizers.SGD(0.1), "mse")
+        model.fit(x, y, epochs=4, verbose=0, callbacks=list(callbacks) + [Record(), Kill()])
+
+    with pytest.raises(RuntimeError, match="killed"):
+        run.trained_model("m", _tiny_model, train)
+    assert started == [0, 1] and not os.path.exists(run.weights_path("m"))
+    kill[0] = False
+    run.trained_model("m", _tiny_model, train)
+    assert started == [0, 1, 2, 3]  # epochs 0-1 were backed up: the rerun trains epochs 2 and 3 only
+    assert os.path.exists(run.weights_path("m")) and not os.path.exists(run.checkpoint_dir("m"))
