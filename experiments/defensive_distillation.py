@@ -34,7 +34,7 @@ from typing import Dict, Tuple
 import numpy as np
 import tf_keras as keras
 
-from tfrobust import experiment, published
+from tfrobust import experiment, published, study_report
 from tfrobust.attacks import fgsm
 from tfrobust.evaluation.attack_spec import Attack, CallableAttack
 from tfrobust.evaluation.epsilon_sweep import SweepResult, epsilon_sweep
@@ -281,7 +281,7 @@ def run(config: DistillationConfig) -> dict:
     rows = {UNDEFENDED: experiment_run.entries[UNDEFENDED]}
     rows.update({f"student T={t:g}": experiment_run.entries[f"T={t:g}"] for t in config.temperatures})
     verdicts = _verdicts(rows)
-    figure = experiment.plot_grouped_bars(
+    figure = study_report.plot_grouped_bars(
         list(rows), {"clean": [e["clean_accuracy"] for e in rows.values()],
                      **{label: [e[key] for e in rows.values()] for key, label in _COLUMNS}},
         experiment_run.path("attacks_by_temperature.png"),

@@ -26,7 +26,7 @@ import numpy as np
 import tf_keras as keras
 
 from tfrobust import data as tfr_data
-from tfrobust import experiment, published
+from tfrobust import experiment, published, study_report
 from tfrobust.evaluation.attack_spec import Attack
 from tfrobust.evaluation.results import markdown_table
 from tfrobust.evaluation.robust_accuracy import robust_accuracy
@@ -277,7 +277,7 @@ def run(config: KafConfig) -> dict:
         directions[model_name] = _directions(entries, model_name)
         reference = _reference_model(model_name)
         seed_rows = [published.published_kaf_accuracy(reference, a) for a in entries]
-        figures.append(experiment.plot_grouped_bars(
+        figures.append(study_report.plot_grouped_bars(
             list(entries), {"clean": [e["clean_accuracy"] for e in entries.values()],
                             f"PGD-{config.pgd_steps}-{config.pgd_restarts}":
                                 [e["pgd_accuracy"] for e in entries.values()]},

@@ -24,7 +24,7 @@ from typing import Dict, Tuple
 
 import tf_keras as keras
 
-from tfrobust import experiment, published
+from tfrobust import experiment, published, study_report
 from tfrobust.evaluation.results import markdown_table
 from tfrobust.models import build, count_conv_layers
 from tfrobust.models.rank_schedules import resolve_ranks
@@ -100,7 +100,7 @@ def _train_and_evaluate(run: experiment.ExperimentRun, data: experiment.Experime
     started = time.time()
     model = run.trained_model(key, build_model, train)
     train_seconds = time.time() - started
-    entry = experiment.fgsm_curves(model, data.x_eval, data.y_eval, config.epsilons,
+    entry = study_report.fgsm_curves(model, data.x_eval, data.y_eval, config.epsilons,
                                    minimal_eps_points=config.minimal_eps_points)
     ranks = resolve_ranks(model_name, conv, count_conv_layers(model_name))
     entry.update({"model": model_name, "conv": conv, "ranks": ranks, "parameters": int(model.count_params()),
@@ -124,7 +124,7 @@ def _markdown(run: experiment.ExperimentRun, config: LowRankConfig, per_model: D
         "",
     ]
     for model_name, entries in per_model.items():
-        rows = experiment.curves_rows(entries, config.epsilons, label="conv")
+        rows = study_report.curves_rows(entries, config.epsilons, label="conv")
         for row, entry in zip(rows, entries.values()):
             row["ranks"] = "full" if entry["ranks"] is None else "-".join(str(r) for r in entry["ranks"])
             row["params"] = f"{entry['parameters']:,}"
@@ -169,9 +169,9 @@ def run(config: LowRankConfig) -> dict:
         entries = {conv: experiment_run.entries[_key(model_name, conv)] for conv in config.convs}
         per_model[model_name] = entries
         if "standard" in entries:
-            verdicts[model_name] = {conv: experiment.curve_directions(entries["standard"], entry)
+            verdicts[model_name] = {conv: study_report.curve_directions(entries["standard"], entry)
                                     for conv, entry in entries.items() if conv != "standard"}
-        figures += experiment.plot_curves(entries, experiment_run.results_dir, model_name,
+        figures += study_report.plot_curves(entries, experiment_run.results_dir, model_name,
                                           f"{model_name}, low-rank convolutions")
     markdown = _markdown(experiment_run, config, per_model, verdicts)
     return experiment_run.finish(markdown, verdicts=verdicts, figures=figures)

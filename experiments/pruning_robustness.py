@@ -19,7 +19,7 @@ from typing import Dict, Tuple
 
 import tf_keras as keras
 
-from tfrobust import experiment, published
+from tfrobust import experiment, published, study_report
 from tfrobust.evaluation.results import markdown_table
 from tfrobust.models import build
 from tfrobust.training.pruning import measured_sparsity, prune, pruning_callbacks, strip
@@ -101,7 +101,7 @@ def _train_and_evaluate(run: experiment.ExperimentRun, data: experiment.Experime
     model = run.trained_model(key, build_model, train)
     train_seconds = time.time() - started
     report = measured_sparsity(model)
-    entry = experiment.fgsm_curves(model, data.x_eval, data.y_eval, config.epsilons,
+    entry = study_report.fgsm_curves(model, data.x_eval, data.y_eval, config.epsilons,
                                    minimal_eps_points=config.minimal_eps_points)
     entry.update({"model": model_name, "target_sparsity": sparsity, "measured_sparsity": report.overall,
                   "train_seconds": train_seconds, "pruning_steps": [begin, end] if sparsity > 0 else None})
@@ -116,7 +116,7 @@ def _verdicts(entries: Dict[str, dict]) -> Dict[str, Dict[str, str]]:
     baseline = next((e for e in entries.values() if e["target_sparsity"] == 0), None)
     if baseline is None:
         return {}
-    return {name: experiment.curve_directions(baseline, entry) for name, entry in entries.items()
+    return {name: study_report.curve_directions(baseline, entry) for name, entry in entries.items()
             if entry["target_sparsity"] > 0}
 
 
@@ -135,7 +135,7 @@ def _markdown(run: experiment.ExperimentRun, config: PruningConfig, per_model: D
         "",
     ]
     for model_name, entries in per_model.items():
-        rows = experiment.curves_rows(entries, config.epsilons, label="sparsity")
+        rows = study_report.curves_rows(entries, config.epsilons, label="sparsity")
         for row, entry in zip(rows, entries.values()):
             row["measured"] = f"{entry['measured_sparsity']:.1%}"
             verdict = verdicts.get(model_name, {}).get(row["sparsity"])
@@ -184,7 +184,7 @@ def run(config: PruningConfig) -> dict:
         entries = _model_entries(experiment_run, config, model_name)
         per_model[model_name] = entries
         verdicts[model_name] = _verdicts(entries)
-        figures += experiment.plot_curves(entries, experiment_run.results_dir, model_name,
+        figures += study_report.plot_curves(entries, experiment_run.results_dir, model_name,
                                           f"{model_name}, magnitude pruning")
     markdown = _markdown(experiment_run, config, per_model, verdicts)
     return experiment_run.finish(markdown, verdicts=verdicts, figures=figures)

@@ -18,3 +18,16 @@ def test_distillation_quick_tiny(load_script, where):
     markdown = open(os.path.join(run_dir, "results.md")).read()
     assert published.SEED_SURVEY in markdown and "Carlini & Wagner" in markdown
     assert os.path.getsize(os.path.join(run_dir, "attacks_by_temperature.png")) > 1000
+
+
+def test_distillation_paper_preset_one_step_on_mock_mnist(load_script, where):
+    import tensorflow_datasets as tfds
+
+    script = load_script("defensive_distillation")
+    config = experiment.make_config(script.PRESETS, "paper", temperatures=(100.0,), max_steps=1, epochs=1,
+                                    eval_size=8, masking_size=8, pgd_steps=1, **where)
+    assert config.dataset == "mnist" and config.optimizer == "sgd" and config.attack_eps == 0.3
+    with tfds.testing.mock_data(num_examples=16):
+        result = script.run(config)
+    assert set(result["entries"]) == {"undefended", "T=100"}
+    assert result["entries"]["T=100"]["fgsm_probabilities"]["n"] == 8

@@ -123,3 +123,29 @@ def test_training_killed_mid_run_resumes_at_the_next_epoch(tmp_path):
     run.trained_model("m", _tiny_model, train)
     assert started == [0, 1, 2, 3]  # epochs 0-1 were backed up: the rerun trains epochs 2 and 3 only
     assert os.path.exists(run.weights_path("m")) and not os.path.exists(run.checkpoint_dir("m"))
+
+
+def _entry(clean, accuracies):
+    from tfrobust.evaluation.epsilon_sweep import SweepResult
+
+    sweep = SweepResult(attack="fgsm", attack_config={}, epsilons=[0.0, 0.1, 0.2], accuracy=[clean] + accuracies,
+                        clean_accuracy=clean, n=100)
+    return {"clean_accuracy": clean, "fgsm": sweep.to_dict()}
+
+
+def test_study_report_mean_drop_and_verdicts():
+    from tfrobust import study_report
+
+    dense = _entry(0.9, [0.5, 0.1])       # drops 0.4 and 0.8: mean 0.6
+    sparse = _entry(0.9, [0.7, 0.3])      # drops 0.2 and 0.6: mean 0.4
+    collapsed = _entry(0.3, [0.3, 0.3])   # no drop at all, but clean accuracy fell by 0.6
+    assert study_report.mean_drop(dense) == pytest.approx(0.6)
+    assert study_report.curve_directions(dense, sparse) == {"robustness": published.MORE_ROBUST,
+                                                            "clean": published.UNCHANGED_CLEAN}
+    assert study_report.curve_directions(sparse, dense)["robustness"] == published.LESS_ROBUST
+    assert study_report.curve_directions(dense, collapsed) == {"robustness": published.NOT_COMPARABLE,
+                                                               "clean": published.LOWER_CLEAN}
+    rows = study_report.curves_rows({"0%": dense}, [0.0, 0.1, 0.2])
+    assert rows[0]["acc ε=0.1"] == 0.5 and rows[0]["mean drop"] == pytest.approx(0.6)
+    assert published.robustness_direction(0.50, 0.51, tolerance=0.02) == published.NO_CLEAR_EFFECT
+    assert published.robustness_direction(0.50, 0.45, tolerance=0.02) == published.LESS_ROBUST
