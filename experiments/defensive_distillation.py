@@ -164,6 +164,12 @@ def _attack_deployed(deployed: keras.Model, temperature: float, data, config: Di
     }
 
 
+def _log(run: experiment.ExperimentRun, key: str, entry: dict) -> None:
+    run.log_evaluation(key, sweeps={name: SweepResult.from_dict(entry[name])
+                                    for name in ("fgsm_probabilities", "fgsm_logits_margin")},
+                       scalars={name: entry[name] for name, _ in _COLUMNS})
+
+
 def _evaluate_temperature(run, data, config, temperature: float) -> dict:
     started = time.time()
     teacher = _train_teacher(run, data, config, temperature)
@@ -172,6 +178,7 @@ def _evaluate_temperature(run, data, config, temperature: float) -> dict:
     entry = _attack_deployed(student, temperature, data, config)
     teacher_accuracy = float(np.mean(predict_labels(teacher, data.x_eval) == data.y_eval))
     entry.update(temperature=temperature, teacher_accuracy=teacher_accuracy, train_seconds=train_seconds)
+    _log(run, f"student_T={temperature:g}", entry)
     return entry
 
 
@@ -183,6 +190,7 @@ def _evaluate_undefended(run, data, config) -> dict:
     model = run.trained_model(UNDEFENDED, lambda: _build(data, config, UNDEFENDED), train)
     entry = _attack_deployed(model, 1.0, data, config)
     entry.update(temperature=None, teacher_accuracy=None)
+    _log(run, UNDEFENDED, entry)
     return entry
 
 

@@ -155,6 +155,9 @@ def _train_and_evaluate(run: experiment.ExperimentRun, data: experiment.Experime
                  step_size=config.pgd_step_size or config.eps / 4, seed=config.seed)
     pgd_result = robust_accuracy(model, x, y, attack=pgd, eps=config.eps)
     fgsm_result = robust_accuracy(model, x, y, attack="fgsm", eps=config.eps)
+    run.log_evaluation(key, scalars={"clean_accuracy": pgd_result.clean_accuracy,
+                                     "pgd_accuracy": pgd_result.robust_accuracy,
+                                     "fgsm_accuracy": fgsm_result.robust_accuracy})
     return {"model": model_name, "activation": activation, "clean_accuracy": pgd_result.clean_accuracy,
             "pgd_accuracy": pgd_result.robust_accuracy, "fgsm_accuracy": fgsm_result.robust_accuracy,
             "pgd_attack": pgd.label, "train_seconds": train_seconds, "guard": guard_log or None}

@@ -102,6 +102,7 @@ def _train_and_evaluate(run: experiment.ExperimentRun, data: experiment.Experime
     train_seconds = time.time() - started
     entry = study_report.fgsm_curves(model, data.x_eval, data.y_eval, config.epsilons,
                                    minimal_eps_points=config.minimal_eps_points)
+    run.log_evaluation(key, sweeps={"fgsm": study_report.sweep_of(entry)})
     ranks = resolve_ranks(model_name, conv, count_conv_layers(model_name))
     entry.update({"model": model_name, "conv": conv, "ranks": ranks, "parameters": int(model.count_params()),
                   "train_seconds": train_seconds})

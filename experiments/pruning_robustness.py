@@ -103,6 +103,8 @@ def _train_and_evaluate(run: experiment.ExperimentRun, data: experiment.Experime
     report = measured_sparsity(model)
     entry = study_report.fgsm_curves(model, data.x_eval, data.y_eval, config.epsilons,
                                    minimal_eps_points=config.minimal_eps_points)
+    run.log_evaluation(key, sweeps={"fgsm": study_report.sweep_of(entry)},
+                       scalars={"measured_sparsity": report.overall})
     entry.update({"model": model_name, "target_sparsity": sparsity, "measured_sparsity": report.overall,
                   "train_seconds": train_seconds, "pruning_steps": [begin, end] if sparsity > 0 else None})
     return entry

@@ -122,6 +122,8 @@ def _train_and_evaluate(run: experiment.ExperimentRun, data: experiment.Experime
     entry = {"temperature": temperature, "clean_accuracy": unaware.clean_accuracy, "train_seconds": train_seconds,
              "fgsm_unaware": unaware.to_dict(), "fgsm_aware": aware.to_dict(), "pgd_ce": pgd(model, "ce"),
              "pgd_aware": pgd(scaled, "ce"), "pgd_margin": pgd(model, "margin"), "masking": report.to_dict()}
+    run.log_evaluation(key, sweeps={"fgsm_unaware": unaware, "fgsm_aware": aware},
+                       scalars={k: v for k, v in entry.items() if k.startswith("pgd_")})
     # The honest number is the worst case over every attack run at attack_eps.
     at_eps = [s.accuracy_at(config.attack_eps) for s in (unaware, aware) if config.attack_eps in s.epsilons]
     entry["best_attack"] = min([entry["pgd_ce"], entry["pgd_aware"], entry["pgd_margin"],

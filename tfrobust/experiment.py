@@ -309,6 +309,23 @@ class ExperimentRun:
     def checkpoint_dir(self, key: str) -> str:
         return os.path.join(self.results_dir, "checkpoints", _safe(key))
 
+    def log_evaluation(self, key: str, *, sweeps: Optional[Mapping[str, Any]] = None,
+                       scalars: Optional[Mapping[str, float]] = None) -> None:
+        """Logs an entry's ε-sweeps (``tfrobust.tensorboard.log_sweep``) and scalars to TensorBoard.
+
+        Args:
+            key: the entry (its logs go to ``model_logdir(key)/evaluation``).
+            sweeps: tag -> ``SweepResult``.
+            scalars: tag -> number.
+        """
+        from tfrobust import tensorboard
+
+        logdir = os.path.join(self.model_logdir(key), "evaluation")
+        for name, sweep in (sweeps or {}).items():
+            tensorboard.log_sweep(logdir, name, sweep)
+        if scalars:
+            tensorboard.log_scalars(logdir, scalars)
+
     def write_markdown(self, text: str) -> str:
         """Writes ``results.md`` atomically."""
         return write_text_atomic(self.markdown_path, text if text.endswith("\n") else text + "\n")

@@ -7,7 +7,7 @@ from tfrobust import experiment, published
 def test_distillation_quick_tiny(load_script, where):
     script = load_script("defensive_distillation")
     config = experiment.make_config(script.PRESETS, "quick", temperatures=(5.0,), train_size=512, epochs=2,
-                                    learning_rate=3e-3, eval_size=96, masking_size=48, pgd_steps=5, epsilons=(0.0, 0.2), **where)
+                                    learning_rate=3e-3, eval_size=64, masking_size=32, pgd_steps=3, epsilons=(0.0, 0.2), **where)
     result = script.run(config)
     undefended, student = result["entries"]["undefended"], result["entries"]["T=5"]
     for entry in (undefended, student):

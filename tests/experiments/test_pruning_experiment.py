@@ -5,8 +5,8 @@ from tfrobust import experiment, published
 
 
 def _config(script, where, sparsities):
-    return experiment.make_config(script.PRESETS, "quick", sparsities=sparsities, train_size=512, epochs=2,
-                                  eval_size=128, epsilons=(0.0, 0.05, 0.1), minimal_eps_points=6,
+    return experiment.make_config(script.PRESETS, "quick", sparsities=sparsities, train_size=256, epochs=2,
+                                  eval_size=64, epsilons=(0.0, 0.05, 0.1), minimal_eps_points=6,
                                   pruning_frequency=2, **where)
 
 
@@ -26,7 +26,7 @@ def test_pruning_quick_tiny_and_resume(load_script, where, monkeypatch):
         assert sweep["drop"][0] == 0.0 and all(0.0 <= a <= 1.0 for a in sweep["accuracy"])
         assert sweep["accuracy"][0] == entry["clean_accuracy"]
         minimal = entry["minimal_epsilon"]
-        assert sum(minimal["counts"]) + minimal["never_flipped"] == round(entry["clean_accuracy"] * 128)
+        assert sum(minimal["counts"]) + minimal["never_flipped"] == round(entry["clean_accuracy"] * 64)
     assert result["summary"]["verdicts"]["fc5"]["80%"]["robustness"] in (
         published.MORE_ROBUST, published.LESS_ROBUST, published.NO_CLEAR_EFFECT, published.NOT_COMPARABLE)
     run_dir = os.path.join(where["results_root"], "pruning_robustness", "t")
