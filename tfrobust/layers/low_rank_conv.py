@@ -89,6 +89,9 @@ class LowRankConv2D(keras.layers.Layer, PrunableLayer):
         padding: ``"same"`` or ``"valid"``.
         use_bias: add a bias after the horizontal convolution.
         batch_norm: put a BatchNormalization between the two convolutions.
+        batch_norm_momentum, batch_norm_epsilon: that BatchNormalization's moving-average momentum and
+            epsilon (Keras defaults; tfrobust's model zoo passes PyTorch's 0.9 and 1e-5 like its other
+            BatchNorms, since 0.99 leaves the moving statistics far off after a few hundred steps).
         kernel_initializer: initialiser of both factor kernels.
         activation: activation applied to the output (default: none).
         kernel_regularizer: regulariser applied to both factor kernels.
@@ -101,7 +104,7 @@ class LowRankConv2D(keras.layers.Layer, PrunableLayer):
     def __init__(self, filters: int, kernel_size, rank: int, strides=(1, 1), padding: str = "same",
                  use_bias: bool = True, batch_norm: bool = False,
                  kernel_initializer="glorot_uniform", activation=None, kernel_regularizer=None,
-                 **kwargs):
+                 batch_norm_momentum: float = 0.99, batch_norm_epsilon: float = 1e-3, **kwargs):
         super().__init__(**kwargs)
         self.filters = check_positive(filters, "filters", integer=True)
         self.kernel_size = as_pair(kernel_size, "kernel_size")
@@ -110,11 +113,15 @@ class LowRankConv2D(keras.layers.Layer, PrunableLayer):
         self.padding = check_choice(padding, PADDINGS, "padding")
         self.use_bias = bool(use_bias)
         self.batch_norm = bool(batch_norm)
+        self.batch_norm_momentum = float(batch_norm_momentum)
+        self.batch_norm_epsilon = float(batch_norm_epsilon)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.activation = keras.activations.get(activation)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.input_spec = keras.layers.InputSpec(ndim=4)
         self.normalization = (keras.layers.BatchNormalization(name="normalization",
+                                                                 momentum=self.batch_norm_momentum,
+                                                                 epsilon=self.batch_norm_epsilon,
                                                                  dtype=self.dtype_policy)
                               if self.batch_norm else None)
 
@@ -219,6 +226,7 @@ class LowRankConv2D(keras.layers.Layer, PrunableLayer):
         config.update(
             filters=self.filters, kernel_size=self.kernel_size, rank=self.rank, strides=self.strides,
             padding=self.padding, use_bias=self.use_bias, batch_norm=self.batch_norm,
+            batch_norm_momentum=self.batch_norm_momentum, batch_norm_epsilon=self.batch_norm_epsilon,
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
             activation=keras.activations.serialize(self.activation),
             kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer))

@@ -66,7 +66,8 @@ class LayerFactory:
             return keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding,
                                        use_bias=use_bias, name=name)
         return LowRankConv2D(filters, kernel_size, rank, strides=(strides, strides), padding=padding,
-                             use_bias=use_bias, batch_norm=self.low_rank_batch_norm, name=name)
+                             use_bias=use_bias, batch_norm=self.low_rank_batch_norm,
+                             batch_norm_momentum=BN_MOMENTUM, batch_norm_epsilon=BN_EPSILON, name=name)
 
     @staticmethod
     def batch_norm(name: Optional[str] = None) -> keras.layers.Layer:
