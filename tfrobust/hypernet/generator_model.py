@@ -56,6 +56,7 @@ class GeneratorTrainingModel(keras.Model):
         self.samples_per_step = int(check_positive(samples_per_step, "samples_per_step", integer=True))
         self.latent_bound = float(check_positive(latent_bound, "latent_bound"))
         self._trackers: Dict[str, keras.metrics.Mean] = {}
+        self(self.sample_latent(1))  # built now, so that BackupAndRestore can restore it at the start of fit
 
     # ------------------------------------------------------------------------------------ helpers
     def _track(self, names: Sequence[str]) -> None:

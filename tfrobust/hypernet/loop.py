@@ -54,7 +54,8 @@ class GeneratorValueModel(GeneratorTrainingModel):
     Metrics (TensorBoard scalars through ``keras.callbacks.TensorBoard``): ``accuracy``, ``robustness``
     and ``objective`` (measured, mean over the step's samples), ``estimated_accuracy``,
     ``estimated_robustness`` (V's predictions for the same samples, before V's update),
-    ``value_loss`` (MSE), ``generator_loss`` (-αÂ - βR̂).
+    ``value_loss`` (MSE of those predictions: V's error on samples it has not been trained on yet),
+    ``generator_loss`` (-αÂ - βR̂ after V's update).
 
     Example:
         >>> model = GeneratorValueModel(generator, ValueNetwork(target.theta_size), RobustnessMeter(target))
@@ -82,6 +83,8 @@ class GeneratorValueModel(GeneratorTrainingModel):
         if generator_start_step < 0:
             raise ValueError(f"generator_start_step must be >= 0, got {generator_start_step}.")
         self.generator_start_step = int(generator_start_step)
+        # Counts training steps; a variable of the model, so a resumed fit (BackupAndRestore) continues the count.
+        self.steps_done = tf.Variable(0, trainable=False, dtype=tf.int64, name="steps_done")
         if exploration_std < 0:
             raise ValueError(f"exploration_std must be >= 0, got {exploration_std}.")
         self.exploration_std = float(exploration_std)
@@ -122,8 +125,8 @@ class GeneratorValueModel(GeneratorTrainingModel):
             self.generator_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
             return tf.constant(True)
 
-        tf.cond(self.value_optimizer.iterations > self.generator_start_step * self.value_updates_per_step,
-                update_generator, lambda: tf.constant(False))
+        tf.cond(self.steps_done >= self.generator_start_step, update_generator, lambda: tf.constant(False))
+        self.steps_done.assign_add(1)
         return self._update({
             "accuracy": measured["accuracy"], "robustness": measured["robustness"], "objective": measured["objective"],
             "estimated_accuracy": estimates[:, 0], "estimated_robustness": estimates[:, 1],
