@@ -270,3 +270,16 @@ def findings_markdown(findings) -> str:
     """A markdown bullet list of published findings: citation, setting, statement and direction."""
     return "\n".join(f"- **{f.citation}** ({f.setting}): {f.statement} Direction: *{f.direction}*."
                      for f in findings)
+
+
+#: Seed 000 (Ballarin 2020): the generator of robust LeNet-5 weights, its 'Risultati' slide.
+GENERATOR_PUBLISHED = {
+    "source": "seed 000_b91b3182f2b2b110.txt (Ballarin 2020), slide 'Risultati'",
+    "setting": "MNIST, LeNet-5 (20,522 weights), PGD-Linf eps=0.175, 160 steps of 0.00225, random start",
+    "original_accuracy": 0.991,
+    "original_robustness": 0.202,
+    "best_generated_robustness": 0.654,
+    "best_generated_accuracy_range": (0.765, 0.801),
+    "num_samples": 20,
+    "num_low_accuracy": 8,
+}

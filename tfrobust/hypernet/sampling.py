@@ -15,18 +15,7 @@ import numpy as np
 
 from tfrobust.hypernet.generator import Generator, sample_latent
 from tfrobust.hypernet.robustness import Measurement, RobustnessMeter
-
-#: Seed 000's published numbers (000_b91b3182f2b2b110.txt, slide "Risultati"; REFERENCE.md).
-PUBLISHED = {
-    "source": "seed 000_b91b3182f2b2b110.txt (Ballarin 2020), slide 'Risultati'",
-    "setting": "MNIST, LeNet-5 (20,522 weights), PGD-Linf eps=0.175, 160 steps of 0.00225, random start",
-    "original_accuracy": 0.991,
-    "original_robustness": 0.202,
-    "best_generated_robustness": 0.654,
-    "best_generated_accuracy_range": (0.765, 0.801),
-    "num_samples": 20,
-    "num_low_accuracy": 8,
-}
+from tfrobust.published import GENERATOR_PUBLISHED as PUBLISHED  # seed 000's numbers, kept with the other seeds'
 
 
 def sample_networks(generator: Generator, meter: RobustnessMeter, x, y, num_samples: int = 20, *,
