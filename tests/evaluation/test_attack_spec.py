@@ -59,3 +59,10 @@ def test_noise_baseline_is_much_weaker_than_fgsm(trained_cnn, test_batch):
     fgsm = robust_accuracy(trained_cnn, x, y, attack="fgsm", eps=0.15)
     assert noise.robust_accuracy > 0.85
     assert fgsm.robust_accuracy < noise.robust_accuracy - 0.5
+
+
+@pytest.mark.parametrize("name", ["fgsm", "rfgsm", "pgd", "noise"])
+def test_every_attack_is_the_identity_at_eps_zero(name, trained_cnn, test_batch):
+    x, y = test_batch
+    x_adv = Attack(name)(trained_cnn, x[:16], y[:16], eps=0.0)
+    np.testing.assert_array_equal(np.asarray(x_adv), x[:16])

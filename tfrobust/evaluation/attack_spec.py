@@ -116,10 +116,15 @@ class Attack:
         Returns:
             Adversarial images, a float32 tensor of the shape of ``x``.
         """
+        from tfrobust import attacks  # imported late: evaluation must import even while attacks change
+
+        if isinstance(eps, (int, float)) and eps == 0:
+            # Every attack is the identity at eps = 0, but eps-derived settings (PGD's Madry step, R+FGSM's
+            # alpha) would be 0 and rejected; FGSM at eps 0 validates the inputs and returns x unchanged.
+            return attacks.fgsm(model, x, y, eps=0.0, bounds=bounds)
         kwargs = self.resolve(eps)
         if self.name == "noise":
             return random_sign_noise(model, x, y, bounds=bounds, **kwargs)
-        from tfrobust import attacks  # imported late: evaluation must import even while attacks change
 
         if self.name == "pgd":
             return attacks.pgd(model, x, y, bounds=bounds, early_stop=early_stop, **kwargs)
