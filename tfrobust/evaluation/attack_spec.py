@@ -19,6 +19,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Sequence
 
+import numpy as np
 import tensorflow as tf
 
 from tfrobust.evaluation.random_noise import random_sign_noise
@@ -118,7 +119,7 @@ class Attack:
         """
         from tfrobust import attacks  # imported late: evaluation must import even while attacks change
 
-        if isinstance(eps, (int, float)) and eps == 0:
+        if isinstance(eps, (int, float, np.floating, np.integer)) and not isinstance(eps, bool) and eps == 0:
             # Every attack is the identity at eps = 0, but eps-derived settings (PGD's Madry step, R+FGSM's
             # alpha) would be 0 and rejected; FGSM at eps 0 validates the inputs and returns x unchanged.
             return attacks.fgsm(model, x, y, eps=0.0, bounds=bounds)
