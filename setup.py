@@ -24,5 +24,6 @@ setup(
     extras_require={
         "test": ["pytest"],
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
+        "bench": ["adversarial-robustness-toolbox>=1.20", "foolbox>=3.3", "cleverhans>=4.0"],  # peers in benchmarks/
     },
 )
