@@ -32,3 +32,15 @@ __all__ = [
     "pruning_callbacks", "pruned_layers", "strip", "measured_sparsity", "SparsityReport", "piecewise_linear", "one_cycle",
     "PiecewiseLinearSchedule", "TriangularCyclicSchedule",
 ]
+
+# Batch-2 training baselines (issue 14).
+from tfrobust.training.awp import AWPModel  # noqa: E402
+from tfrobust.training.ensemble_adversarial import EnsembleAdversarialModel  # noqa: E402
+from tfrobust.training.grad_align import GradAlignModel  # noqa: E402
+from tfrobust.training.mart import MARTModel  # noqa: E402
+from tfrobust.training.n_fgsm import NFGSMModel  # noqa: E402
+from tfrobust.training.overfitting_detector import CatastrophicOverfittingDetector  # noqa: E402
+from tfrobust.training.trades import TRADESModel  # noqa: E402
+
+__all__ += ["TRADESModel", "MARTModel", "AWPModel", "EnsembleAdversarialModel", "GradAlignModel", "NFGSMModel",
+            "CatastrophicOverfittingDetector"]
