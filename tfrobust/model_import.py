@@ -16,6 +16,8 @@ from typing import Any, Callable
 import tensorflow as tf
 import tf_keras as keras
 
+from tfrobust.validation import check_input_shape
+
 FORMATS = ("tf_keras", "keras3", "saved_model")
 
 
@@ -34,6 +36,15 @@ class LoadedModel:
 
     def __call__(self, x, training: bool = False):
         return self.model(x)
+
+    @property
+    def batch_input_shape(self):
+        """The input shape with the batch axis first (``None`` where free), or None when unknown.
+
+        ``tfrobust.logits`` compares images with it before the first call, so images that do not fit
+        get a clear error instead of TensorFlow's (or oneDNN's) own.
+        """
+        return None if self.input_shape is None else (None,) + tuple(self.input_shape)
 
 
 def _has_lambda(config: Any) -> bool:
@@ -73,16 +84,30 @@ def _saved_model_callable(path: str) -> Callable:
         raise ValueError(
             f"SavedModel at {path} takes inputs {sorted(kwargs_spec)}; tfrobust needs a single image input.")
     input_name = next(iter(kwargs_spec))
-    dtype = kwargs_spec[input_name].dtype
+    spec = kwargs_spec[input_name]
+    dtype = spec.dtype
+    shape = tuple(spec.shape.as_list()) if spec.shape.rank is not None else None
 
     def call(x):
+        if shape is not None:
+            check_input_shape(tuple(x.shape), shape, f"the SavedModel at {path}")
         outputs = signature(**{input_name: tf.cast(x, dtype)})
         if len(outputs) != 1:
-            raise ValueError(f"SavedModel at {path} returns {sorted(outputs)}; expected one logits output.")
+            shapes = ", ".join(f"{k}: {tuple(v.shape)}" for k, v in sorted(outputs.items()))
+            raise ValueError(f"SavedModel at {path} returns {len(outputs)} outputs ({shapes}); tfrobust attacks "
+                             f"one logits tensor: export a signature that returns only the logits.")
         return next(iter(outputs.values()))
 
     call._tfrobust_keepalive = loaded  # keep the loaded object (and its variables) alive
+    call.batch_input_shape = shape
     return call
+
+
+def _unreadable(path: str, error: Exception) -> ValueError:
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return ValueError(
+        f"{path} cannot be read as a model ({type(error).__name__}: {reason}); the file may be truncated or "
+        f"still being written. Save or download it again.")
 
 
 def detect_format(path: str) -> str:
@@ -122,8 +147,12 @@ def load_model(path: str, safe_mode: bool = True, custom_objects: dict | None = 
 
     fmt = detect_format(path)
     if fmt == "saved_model":
-        model = _saved_model_callable(path)
-        return LoadedModel(model, fmt, path)
+        try:
+            model = _saved_model_callable(path)
+        except (OSError, tf.errors.OpError) as error:  # a truncated or corrupt saved_model.pb / variables
+            raise _unreadable(path, error) from None
+        shape = model.batch_input_shape if hasattr(model, "batch_input_shape") else None
+        return LoadedModel(model, fmt, path, None if shape is None else tuple(shape[1:]))
     if fmt == "keras3":
         import keras as keras3  # Keras 3 files can only be read by Keras 3; isolated here on purpose.
 
@@ -136,8 +165,11 @@ def load_model(path: str, safe_mode: bool = True, custom_objects: dict | None = 
     else:
         import h5py
 
-        with h5py.File(path, "r") as handle:
-            raw = handle.attrs.get("model_config")
+        try:
+            with h5py.File(path, "r") as handle:
+                raw = handle.attrs.get("model_config")
+        except OSError as error:  # h5py: truncated file, not an HDF5 file, ...
+            raise _unreadable(path, error) from None
         if raw is None:
             raise ValueError(f"{path} holds weights only (no model_config); save the whole model.")
         config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
@@ -145,5 +177,8 @@ def load_model(path: str, safe_mode: bool = True, custom_objects: dict | None = 
     kwargs = {"compile": False, "custom_objects": custom_objects}
     if path.endswith(".keras"):
         kwargs["safe_mode"] = safe_mode
-    model = keras.models.load_model(path, **kwargs)
+    try:
+        model = keras.models.load_model(path, **kwargs)
+    except (OSError, KeyError, zipfile.BadZipFile, EOFError) as error:  # weights cut off part way
+        raise _unreadable(path, error) from None
     return LoadedModel(model, fmt, path, tuple(model.input_shape[1:]))

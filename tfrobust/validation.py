@@ -52,12 +52,13 @@ def check_images(x, bounds: Sequence[float] = (0.0, 1.0)) -> tf.Tensor:
         raise TypeError(f"Images must be a floating tensor, got dtype {dtype.name}.")
     x = tf.convert_to_tensor(x, dtype=tf.float32) if dtype != tf.float32 else tf.convert_to_tensor(x)
     if x.shape.rank is None or x.shape.rank < 2:
-        raise ValueError(f"Images must be a batch with rank >= 2 (batch first), got shape {x.shape}.")
+        raise ValueError(
+            f"Images must be a batch with rank >= 2 (batch first), got shape {x.shape}. For a single image, "
+            f"add a batch dimension: x[None] (np.expand_dims(x, 0)).")
     if x.shape[0] == 0:
         raise ValueError("Images are an empty batch (0 examples).")
-    if not bool(tf.reduce_all(tf.math.is_finite(x))):
-        raise ValueError("Images contain NaN or infinite values; clean the input before attacking.")
-    xmin, xmax = float(tf.reduce_min(x)), float(tf.reduce_max(x))
+    check_finite(x, "Images")
+    xmin, xmax = _chunked_min_max(x)
     tol = 1e-6 * (hi - lo)
     if xmin < lo - tol or xmax > hi + tol:
         raise ValueError(
@@ -65,6 +66,170 @@ def check_images(x, bounds: Sequence[float] = (0.0, 1.0)) -> tf.Tensor:
             f"bounds (tfrobust models take [0, 1] inputs and normalise inside), or pass bounds=(low, high)."
         )
     return x
+
+
+_CHECK_CHUNK = 1 << 22  # values per chunk when scanning large tensors (bounded temporaries)
+
+
+def _row_chunks(x: tf.Tensor):
+    n = int(x.shape[0])
+    per_row = max(1, int(np.prod(x.shape[1:])))
+    step = max(1, _CHECK_CHUNK // per_row)
+    return (x[start:start + step] for start in range(0, n, step))
+
+
+def _chunked_min_max(x: tf.Tensor) -> Tuple[float, float]:
+    lows, highs = zip(*((float(tf.reduce_min(part)), float(tf.reduce_max(part))) for part in _row_chunks(x)))
+    return min(lows), max(highs)
+
+
+def _format_indices(indices: np.ndarray, limit: int = 5) -> str:
+    shown = ", ".join(str(int(i)) for i in indices[:limit])
+    return shown + (", ..." if indices.size > limit else "")
+
+
+def check_finite(values, what: str, where: str = "") -> None:
+    """Checks that a batch (examples on axis 0) holds no NaN or infinite value.
+
+    Args:
+        values: tensor or array, batch first.
+        what: what the values are, for the message (e.g. "Images", "The model's logits").
+        where: when they were computed, for the message (e.g. "on the clean images").
+
+    Raises:
+        ValueError: naming how many examples are non-finite and the first few indices.
+    """
+    x = values if isinstance(values, tf.Tensor) else tf.convert_to_tensor(values)
+    if not x.dtype.is_floating:
+        return
+    if x.shape.rank == 0:
+        x = tf.reshape(x, [1])
+    bad_parts = []
+    for part in _row_chunks(x):
+        finite = tf.reduce_all(tf.math.is_finite(tf.reshape(part, [tf.shape(part)[0], -1])), axis=1)
+        bad_parts.append(~finite.numpy())
+    bad = np.flatnonzero(np.concatenate(bad_parts))
+    if bad.size:
+        place = f" {where}" if where else ""
+        raise ValueError(
+            f"{what} contain NaN or infinite values{place} for {bad.size} of {int(x.shape[0])} examples "
+            f"(indices {_format_indices(bad)}). No accuracy computed from them could be trusted; "
+            f"{'clean the input' if what == 'Images' else 'check the model (its weights, a log or a division in it)'}"
+            f" before attacking.")
+
+
+def check_finite_logits(logits, where: str = "") -> None:
+    """Checks that model outputs are finite for every example (NaN logits would argmax to class 0).
+
+    Raises:
+        ValueError: which examples (count and first indices) have NaN or infinite logits.
+    """
+    check_finite(logits, "The model's logits", where)
+
+
+def _shape_text(shape) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (",)" if len(shape) == 1 else ")")
+
+
+def _fits(got: Sequence, expected: Sequence) -> bool:
+    return len(got) == len(expected) and all(e is None or g is None or e == g for g, e in zip(got, expected))
+
+
+def check_input_shape(x_shape: Sequence, model_shape: Sequence, model_name: str = "the model") -> None:
+    """Checks images of shape ``x_shape`` against the input shape a model declares, before any call.
+
+    A wrong rank can abort the process inside oneDNN (a C++ check, not a Python error), so it is
+    caught here. The message says what the fix is where it can tell: a single image without a batch
+    dimension, a missing channel axis, channels-first images, flattened images.
+
+    Args:
+        x_shape: the images' shape, batch first.
+        model_shape: the model's input shape, batch first, ``None`` for free axes.
+        model_name: for the message.
+
+    Raises:
+        ValueError: the shapes do not fit.
+    """
+    got, expected = tuple(x_shape), tuple(model_shape)
+    if _fits(got, expected):
+        return
+    image = expected[1:]
+    head = (f"Images of shape {_shape_text(got)} do not fit {model_name}, which takes batches of shape "
+            f"{_shape_text(expected)}")
+    if len(got) == len(expected) and _fits(got[1:], image):
+        raise ValueError(f"{head}: it takes batches of exactly {expected[0]} examples; pass batch_size="
+                         f"{expected[0]} (with a multiple of {expected[0]} images).")
+    if _fits(got, image):
+        fix = "it looks like a single image without a batch dimension; add one: x[None] (np.expand_dims(x, 0))."
+    elif image and image[-1] == 1 and _fits(got[1:], image[:-1]):
+        fix = "the images lack the channel axis; add it: x[..., None] (np.expand_dims(x, -1))."
+    elif image and image[-1] == 1 and _fits(got, image[:-1]):
+        fix = ("it looks like a single image without batch and channel axes; add both: x[None, ..., None].")
+    elif len(got) == 4 and len(expected) == 4 and _fits((got[0], got[2], got[3], got[1]), expected):
+        fix = "the images are channels-first; make them channels-last: np.transpose(x, (0, 2, 3, 1))."
+    elif (len(got) >= 2 and None not in got[1:] and None not in image
+          and int(np.prod(got[1:])) == int(np.prod(image))):
+        fix = f"reshape them: x.reshape((-1,) + {tuple(image)})."
+    else:
+        fix = "use images of the size the model was built for (check the dataset, or resize the images)."
+    raise ValueError(f"{head}; {fix}")
+
+
+def check_targets(targets, clean_predictions, true_labels=None) -> None:
+    """Refuses targeted attacks whose targets are the true labels: their "success" would be free.
+
+    With ``true_labels``, every target equal to its true label is an error. Without them, the
+    targets are compared with the model's clean predictions: a target the model already predicts
+    is reached with no perturbation. A few such examples are legitimate (a misclassified example
+    whose prediction happens to be its random target); most of them means the true labels were
+    passed as targets, so that is refused when more than half the examples (and at least two)
+    already sit at their target.
+
+    Args:
+        targets: target labels (N,).
+        clean_predictions: the model's argmax on the clean images (N,).
+        true_labels: optional true labels (N,).
+
+    Raises:
+        ValueError: naming how many and which examples, and how to choose targets.
+    """
+    targets = _to_numpy(targets).reshape(-1)
+    advice = ("Targeted attacks take target labels different from the true class, e.g. (y + 1) % num_classes "
+              "or a random other class; pass targeted=False to attack the true labels.")
+    if true_labels is not None:
+        same = np.flatnonzero(targets == _to_numpy(true_labels).reshape(-1))
+        if same.size:
+            raise ValueError(
+                f"Targets equal the true labels for {same.size} of {targets.size} examples (indices "
+                f"{_format_indices(same)}): success there would be reported with no attack at all. {advice}")
+        return
+    same = np.flatnonzero(targets == _to_numpy(clean_predictions).reshape(-1))
+    if same.size >= 2 and 2 * same.size > targets.size:
+        raise ValueError(
+            f"Targets equal the model's clean prediction for {same.size} of {targets.size} examples (indices "
+            f"{_format_indices(same)}): they look like the true labels, and success there would be reported "
+            f"with no perturbation. {advice}")
+
+
+def check_dataset_batched(dataset: tf.data.Dataset) -> None:
+    """Refuses an unbatched ``tf.data.Dataset`` of (image, label) pairs, from its element spec.
+
+    An unbatched dataset yields one image and a scalar label per element; read as batches it would
+    treat each image's rows as examples.
+
+    Raises:
+        ValueError: the dataset is not batched, or does not yield (images, labels) pairs.
+    """
+    spec = dataset.element_spec
+    if not isinstance(spec, (tuple, list)) or len(spec) < 2:
+        raise ValueError("The Dataset must yield (images, labels) batches; batch it with .batch(n) first.")
+    image_spec, label_spec = spec[0], spec[1]
+    label_rank = getattr(getattr(label_spec, "shape", None), "rank", None)
+    image_rank = getattr(getattr(image_spec, "shape", None), "rank", None)
+    if label_rank == 0 or (image_rank is not None and image_rank < 2):
+        raise ValueError(
+            f"The Dataset yields single examples (images {getattr(image_spec, 'shape', '?')}, labels "
+            f"{getattr(label_spec, 'shape', '?')}); batch it first, e.g. dataset.batch(256).")
 
 
 def check_epsilon(eps, bounds: Sequence[float] = (0.0, 1.0), norm: str = "linf", name: str = "eps") -> float:
