@@ -72,3 +72,37 @@ def test_bad_paths_raise_clear_errors(tmp_path):
     (tmp_path / "empty_dir").mkdir()
     with pytest.raises(ValueError, match="saved_model.pb"):
         load_model(str(tmp_path / "empty_dir"))
+
+
+def test_saved_model_with_other_input_shape_gives_a_clear_error(tmp_path, small_model):
+    """Used to be a 408-line TensorFlow traceback; .keras/.h5 already had their clear message."""
+    from tfrobust.attacks import fgsm
+
+    path = str(tmp_path / "sm")
+    tf.saved_model.save(small_model, path)
+    loaded = load_model(path)
+    assert loaded.input_shape == (6, 6, 1) and loaded.batch_input_shape == (None, 6, 6, 1)
+    wrong = np.random.default_rng(0).uniform(size=(4, 5, 5, 1)).astype(np.float32)
+    for model in (loaded, loaded.model):  # the LoadedModel and its bare callable
+        with pytest.raises(ValueError, match=r"Images of shape \(4, 5, 5, 1\) do not fit sm, which takes batches of "
+                                             r"shape \(None, 6, 6, 1\)"):
+            fgsm(model, wrong, np.zeros(4, np.int64), eps=0.1)
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".keras"])
+def test_truncated_model_file_is_a_clear_error(tmp_path, small_model, suffix):
+    path = tmp_path / f"m{suffix}"
+    small_model.save(str(path))
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(ValueError, match="truncated|not a valid .keras archive"):
+        load_model(str(path))
+
+
+def test_truncated_saved_model_is_a_clear_error(tmp_path, small_model):
+    path = tmp_path / "sm"
+    tf.saved_model.save(small_model, str(path))
+    pb = path / "saved_model.pb"
+    pb.write_bytes(pb.read_bytes()[:100])
+    with pytest.raises(ValueError, match="truncated"):
+        load_model(str(path))

@@ -1,6 +1,9 @@
 """Loading someone else's model for evaluation: tf_keras ``.keras``/``.h5``, Keras 3 ``.keras``, SavedModel.
 
-``load_model(path)`` returns a callable from images to outputs that the attacks accept. Loading is
+``load_model(path)`` returns a callable from images to outputs that the attacks accept, with the
+input shape the file declares (``LoadedModel.batch_input_shape``; for a SavedModel, its signature's),
+so images of another shape get a clear error before the first call. A truncated or corrupt file is
+a ``ValueError`` that says so, not an h5py or protobuf traceback. Loading is
 safe by default: a model that contains ``Lambda`` layers (arbitrary Python code serialised with the
 model) is refused unless ``safe_mode=False``. tf_keras enforces this for ``.keras`` files itself but
 loads ``.h5`` lambdas silently, so tfrobust inspects the stored configuration of both formats first.
@@ -36,6 +39,11 @@ class LoadedModel:
 
     def __call__(self, x, training: bool = False):
         return self.model(x)
+
+    @property
+    def name(self) -> str:
+        """The file or directory name, for messages and result tables."""
+        return os.path.basename(os.path.normpath(self.path))
 
     @property
     def batch_input_shape(self):
@@ -100,6 +108,7 @@ def _saved_model_callable(path: str) -> Callable:
 
     call._tfrobust_keepalive = loaded  # keep the loaded object (and its variables) alive
     call.batch_input_shape = shape
+    call.name = os.path.basename(os.path.normpath(path))
     return call
 
 
@@ -140,7 +149,8 @@ def load_model(path: str, safe_mode: bool = True, custom_objects: dict | None = 
         A ``LoadedModel`` whose ``model`` maps float32 images to outputs (logits or probabilities).
 
     Raises:
-        FileNotFoundError, ValueError: missing or unrecognised file; UnsafeModelError: Lambda in safe mode.
+        FileNotFoundError, ValueError: missing, unrecognised or unreadable (e.g. truncated) file;
+            UnsafeModelError: Lambda in safe mode.
     """
     import tfrobust.layers  # noqa: F401  (registers tfrobust's serialisable layers ...)
     import tfrobust.models  # noqa: F401  (... and the models' Normalize layer)
