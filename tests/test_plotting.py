@@ -1,10 +1,12 @@
-"""Figures: one line per model, PNG files written, reliability diagram and adversarial grid layout."""
+"""Figures: one line per model, PNG files written, reliability diagram, adversarial grid, bars and A-R scatter."""
 import numpy as np
 import pytest
 
 from tfrobust.evaluation import SweepResult, reliability_diagram
-from tfrobust.plotting import (perturbation_image, plot_accuracy_vs_epsilon, plot_adversarial_grid,
-                               plot_drop_vs_epsilon, plot_reliability_diagram)
+from tfrobust.hypernet.robustness import Measurement
+from tfrobust.plotting import (perturbation_image, plot_accuracy_vs_epsilon, plot_accuracy_vs_robustness,
+                               plot_adversarial_grid, plot_drop_vs_epsilon, plot_grouped_bars, plot_reliability_diagram)
+from tfrobust.studies.published import GENERATOR_PUBLISHED
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -77,3 +79,37 @@ def test_perturbation_image_maps_zero_to_grey():
     delta = np.array([[-0.2, 0.0, 0.1]])
     np.testing.assert_allclose(perturbation_image(delta), [[0.0, 0.5, 0.75]])
     np.testing.assert_allclose(perturbation_image(np.zeros(3)), [0.5, 0.5, 0.5])
+
+
+def _samples():
+    accuracy = np.array([0.95, 0.40, 0.80, 0.10, 0.70], np.float32)
+    robustness = np.array([0.20, 0.90, 0.60, 1.00, 0.65], np.float32)
+    return Measurement(accuracy, robustness, accuracy * robustness, 100)
+
+
+def test_scatter_draws_every_sample_and_reference(tmp_path):
+    path = tmp_path / "scatter.png"
+    fig = plot_accuracy_vs_robustness({"value mode": _samples()}, {"original": (0.99, 0.2)},
+                                      published=GENERATOR_PUBLISHED, path=str(path))
+    ax = fig.axes[0]
+    offsets = [c.get_offsets() for c in ax.collections if len(c.get_offsets())]
+    points = np.concatenate(offsets)
+    assert any(np.allclose(p, [0.7, 0.65]) for p in points)
+    assert any(np.allclose(p, [0.99, 0.2]) for p in points)
+    assert any(np.allclose(p, [GENERATOR_PUBLISHED["original_accuracy"], GENERATOR_PUBLISHED["original_robustness"]]) for p in points)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_grouped_bars_put_each_value_and_reference_tick_where_it_belongs(tmp_path):
+    path = tmp_path / "bars.png"
+    series = {"clean": [0.9, 0.8], "PGD": [0.5, 0.3]}
+    fig = plot_grouped_bars(["relu", "kaf"], series, str(path), title="t",
+                            reference={"seed clean": [0.78, None], "seed robust": [0.45, 0.47]})
+    ax = fig.axes[0]
+    heights = sorted(round(p.get_height(), 6) for p in ax.patches)
+    assert heights == [0.3, 0.5, 0.8, 0.9]
+    ticks = np.concatenate([c.get_offsets() for c in ax.collections])
+    assert sorted(round(float(v), 6) for v in ticks[:, 1]) == [0.45, 0.47, 0.78]  # the None is not drawn
+    # The robust tick of "kaf" sits on the PGD bar of the second group (x = 1 - 0.4 + 0.4 * 1.5 = 1.2).
+    assert any(np.allclose(t, [1.2, 0.47]) for t in ticks)
+    assert path.read_bytes()[:8] == PNG_MAGIC

@@ -9,12 +9,18 @@ Each function returns its ``Figure``; given ``path`` it also writes a PNG (atomi
   drop(eps) = acc(0) - acc(eps)).
 - ``plot_reliability_diagram``: accuracy per confidence bin against the diagonal (Guo et al. 2017).
 - ``plot_adversarial_grid``: clean row, adversarial row, perturbation row (Goodfellow et al. 2015, Fig. 1).
+- ``plot_activations``: the learned shapes of a model's KAF activations (seed 002).
+- ``plot_grouped_bars``: clean and robust accuracies side by side per model variant, published numbers as ticks.
+- ``plot_accuracy_vs_robustness``: accuracy against robustness of sampled networks (seed 000).
+
+This module sits above ``tfrobust.evaluation`` (it draws its results) and below ``tfrobust.report`` and the
+studies; ``evaluation`` never imports it.
 """
 from __future__ import annotations
 
 import io
 import os
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -22,7 +28,7 @@ from matplotlib.figure import Figure
 
 from tfrobust.evaluation.calibration import ReliabilityDiagram, reliability_diagram
 from tfrobust.evaluation.epsilon_sweep import SweepResult
-from tfrobust.evaluation.results import write_bytes_atomic
+from tfrobust.io import write_bytes_atomic
 
 
 def new_figure(width: float = 6.0, height: float = 4.0, dpi: int = 100) -> Figure:
@@ -267,6 +273,92 @@ def plot_activations(model, x_range: Sequence[float] = (-4.0, 4.0), path: str | 
         if index == 0:
             ax.legend(fontsize=6)
     fig.tight_layout()
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_grouped_bars(groups: Sequence[str], series: Mapping[str, Sequence[float]], path: Optional[str] = None, *,
+                      title: str = "", ylabel: str = "accuracy",
+                      reference: Optional[Mapping[str, Sequence[Optional[float]]]] = None) -> Figure:
+    """Grouped bar chart (e.g. clean and robust accuracy per activation), written as a PNG.
+
+    Args:
+        groups: x-axis groups (e.g. activation names).
+        series: name -> one value per group (e.g. {"clean": [...], "PGD": [...]}).
+        path: PNG path to write (atomically), or None.
+        title: figure title.
+        ylabel: y-axis label.
+        reference: optional name -> one value (or None) per group, drawn as black ticks on the bars of the
+            ``series`` at the same position (e.g. the published numbers); the legend names the first one.
+
+    Returns:
+        The matplotlib figure.
+    """
+    fig = new_figure(width=max(6.0, 0.9 * len(groups) + 2), height=4.0)
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / max(1, len(series))
+    positions = np.arange(len(groups))
+    for i, (name, values) in enumerate(series.items()):
+        offset = positions - 0.4 + width * (i + 0.5)
+        ax.bar(offset, values, width=width, label=name)
+        if reference and i < len(reference):
+            ref_name, ref_values = list(reference.items())[i]
+            points = [(o, v) for o, v in zip(offset, ref_values) if v is not None]
+            if points:
+                ax.scatter(*zip(*points), marker="_", s=300, color="black", zorder=3,
+                           label=ref_name if i == 0 else None)  # one legend entry for all black ticks
+    ax.set_xticks(positions)
+    ax.set_xticklabels(groups, rotation=30, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: never hides a bar
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_accuracy_vs_robustness(samples: Mapping[str, object], references: Mapping[str, Tuple[float, float]],
+                                *, published: Optional[Mapping[str, object]] = None, path: Optional[str] = None,
+                                title: str = "Generated LeNet-5 networks") -> Figure:
+    """Scatter of accuracy A (x) against robustness R (y): sampled networks and reference networks.
+
+    Args:
+        samples: label -> measurement of sampled networks (``tfrobust.hypernet.Measurement`` or anything with
+            ``accuracy`` and ``robustness`` arrays), one marker colour per label.
+        references: label -> (A, R) of single networks (e.g. the original and the PGD-trained LeNet-5),
+            drawn as large stars.
+        published: seed 000's numbers (``tfrobust.studies.published.GENERATOR_PUBLISHED``), drawn as hollow
+            black markers; None leaves them out.
+        path: PNG path to write (atomically), or None.
+        title: figure title.
+
+    Returns:
+        The matplotlib figure.
+    """
+    fig = new_figure(width=6.5, height=5.0)
+    ax = fig.add_subplot(1, 1, 1)
+    markers = ["o", "^", "s", "D", "v"]
+    for i, (label, m) in enumerate(samples.items()):
+        ax.scatter(m.accuracy, m.robustness, marker=markers[i % len(markers)], alpha=0.75, s=36, zorder=3,
+                   label=f"{label} ({m.accuracy.size} samples)")
+    for label, (acc, rob) in references.items():
+        ax.scatter([acc], [rob], marker="*", s=260, edgecolors="black", alpha=0.8, zorder=2, label=label)
+    if published:
+        ax.scatter([published["original_accuracy"]], [published["original_robustness"]], marker="*", s=260,
+                   facecolors="none", edgecolors="black", zorder=4, label="seed: original")
+        lo, hi = published["best_generated_accuracy_range"]
+        ax.errorbar([(lo + hi) / 2], [published["best_generated_robustness"]], xerr=[(hi - lo) / 2], fmt="o",
+                    mfc="none", color="black", capsize=4, zorder=4, label="seed: best generated")
+    ax.set_xlabel("accuracy A")
+    ax.set_ylabel("robustness R (share of correct examples surviving PGD)")
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title)
+    ax.legend(fontsize="small", loc="best")
     if path is not None:
         save_figure(fig, path)
     return fig

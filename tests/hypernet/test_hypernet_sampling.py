@@ -1,9 +1,9 @@
-"""Summaries and the A-R scatter of sampled networks, as seed 000 reports them."""
+"""Summaries of sampled networks, as seed 000 reports them (the A-R scatter is tested in tests/test_plotting.py)."""
 import numpy as np
 import pytest
 
 from tfrobust.hypernet.robustness import Measurement
-from tfrobust.hypernet.sampling import PUBLISHED, plot_accuracy_vs_robustness, summarise_samples
+from tfrobust.hypernet.sampling import summarise_samples
 
 
 def _measurement():
@@ -22,15 +22,3 @@ def test_summary_ranks_robust_samples_above_the_accuracy_threshold():
     assert summary["most_robust"][0]["robust_accuracy"] == pytest.approx(0.7 * 0.65)
     accuracy_heavy = summarise_samples(_measurement(), alpha=0.9, beta=0.1)
     assert accuracy_heavy["best_objective"]["index"] == 0
-
-
-def test_scatter_draws_every_sample_and_reference(tmp_path):
-    path = tmp_path / "scatter.png"
-    fig = plot_accuracy_vs_robustness({"value mode": _measurement()}, {"original": (0.99, 0.2)}, path=str(path))
-    ax = fig.axes[0]
-    offsets = [c.get_offsets() for c in ax.collections if len(c.get_offsets())]
-    points = np.concatenate(offsets)
-    assert any(np.allclose(p, [0.7, 0.65]) for p in points)
-    assert any(np.allclose(p, [0.99, 0.2]) for p in points)
-    assert any(np.allclose(p, [PUBLISHED["original_accuracy"], PUBLISHED["original_robustness"]]) for p in points)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

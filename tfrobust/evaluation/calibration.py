@@ -18,7 +18,7 @@ from typing import Any, Dict
 
 import numpy as np
 
-from tfrobust.evaluation.results import to_jsonable
+from tfrobust.io import to_jsonable
 from tfrobust.logits import looks_like_probabilities
 from tfrobust.validation import check_labels, check_positive
 

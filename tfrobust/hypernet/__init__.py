@@ -11,12 +11,12 @@ from tfrobust.hypernet.generator_model import GeneratorTrainingModel
 from tfrobust.hypernet.loop import GeneratorValueModel
 from tfrobust.hypernet.pretraining import pretrain_generator
 from tfrobust.hypernet.robustness import Measurement, PGDSettings, RobustnessMeter
-from tfrobust.hypernet.sampling import PUBLISHED, plot_accuracy_vs_robustness, sample_networks, summarise_samples
+from tfrobust.hypernet.sampling import sample_networks, summarise_samples
 from tfrobust.hypernet.target_network import TargetNetwork, flatten_from, load_into
 from tfrobust.hypernet.value_network import ValueNetwork
 
 __all__ = [
     "DirectGeneratorModel", "Generator", "GeneratorTrainingModel", "GeneratorValueModel", "Measurement",
-    "PGDSettings", "PUBLISHED", "RobustnessMeter", "TargetNetwork", "ValueNetwork", "flatten_from", "load_into",
-    "plot_accuracy_vs_robustness", "pretrain_generator", "sample_latent", "sample_networks", "summarise_samples",
+    "PGDSettings", "RobustnessMeter", "TargetNetwork", "ValueNetwork", "flatten_from", "load_into",
+    "pretrain_generator", "sample_latent", "sample_networks", "summarise_samples",
 ]

@@ -9,7 +9,7 @@ The backup is deleted when ``fit`` finishes normally. It works with the tfrobust
 
 The backup lives in a ``backup`` subdirectory because ``BackupAndRestore`` deletes its whole
 directory when training finishes. Result files are written atomically by
-``tfrobust.evaluation.results.write_json_atomic``.
+``tfrobust.io.write_json_atomic``.
 """
 from __future__ import annotations
 

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfrobust.evaluation.results import (markdown_table, to_jsonable, write_bytes_atomic, write_json_atomic,
-                                         write_text_atomic)
+from tfrobust.io import markdown_table, to_jsonable, write_bytes_atomic, write_json_atomic, write_text_atomic
 
 
 def test_write_json_atomic_roundtrip_and_no_temp_files(tmp_path):

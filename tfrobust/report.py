@@ -4,6 +4,9 @@
 report, and writes ``report.json`` and ``report.md`` (atomically), the accuracy/drop-vs-eps figures,
 an image grid of clean and adversarial examples, and TensorBoard scalars and images. The quickstart
 and ``experiments/evaluate_model.py`` both use it.
+
+It sits above ``tfrobust.evaluation`` (the numbers), ``tfrobust.plotting`` (figures) and
+``tfrobust.tensorboard`` (logs), and combines them; ``evaluation`` imports neither of the other two.
 """
 from __future__ import annotations
 
@@ -13,11 +16,11 @@ from typing import Any, Callable, Dict, Mapping, Sequence
 
 import numpy as np
 
-from tfrobust.evaluation.attack_spec import as_attack
+from tfrobust.attacks.spec import as_attack
 from tfrobust.evaluation.epsilon_sweep import SweepResult, epsilon_sweep
 from tfrobust.evaluation.masking import MaskingReport, masking_report
-from tfrobust.evaluation.results import markdown_table, write_json_atomic, write_text_atomic
 from tfrobust.evaluation.robust_accuracy import predict_labels
+from tfrobust.io import markdown_table, write_json_atomic, write_text_atomic
 
 
 @dataclass
@@ -88,7 +91,7 @@ def evaluate_robustness(model: Callable, x, y, *, attacks: Mapping[str, Any], ep
     Returns:
         A ``RobustnessReport``.
     """
-    from tfrobust import plotting, tensorboard
+    from tfrobust import plotting, tensorboard  # matplotlib and tf.summary only when a report is made
 
     epsilons = sorted({0.0, *map(float, epsilons)})
     sweeps = {}

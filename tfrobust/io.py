@@ -1,4 +1,7 @@
-"""Writing results: crash-safe files, JSON conversion and markdown tables.
+"""General input/output: crash-safe files, JSON conversion and markdown tables.
+
+This module sits at the bottom of tfrobust's layers (beside ``validation``): evaluation, training, the
+reports and the studies all write through it, and it imports nothing of tfrobust.
 
 Every tfrobust component that writes a result file goes through ``write_json_atomic``,
 ``write_text_atomic`` or ``write_bytes_atomic``. Each serialises *before* touching the disk,

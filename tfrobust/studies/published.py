@@ -10,28 +10,21 @@ seed file and the table or figure the number comes from. Two kinds of entries ex
   the finding is kept as the sentence it states plus a machine-readable direction that our
   measurement is compared with. Seed 003 (distillation) likewise states findings, not numbers.
 
-Direction vocabulary used by ``PublishedFinding.direction`` and by the experiments' own
-verdicts: ``"more robust"``, ``"less robust"``, ``"no clear effect"``, ``"lower clean accuracy"``,
-``"unchanged clean accuracy"``, ``"apparent robustness"``.
+``PublishedFinding.direction`` uses the vocabulary of ``tfrobust.studies.verdicts``, in which our own
+measurements are judged too. Library code imports none of this: only the studies compare with the seeds.
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import Dict, Optional, Tuple
 
+from tfrobust.studies.verdicts import (APPARENT_ROBUSTNESS, LESS_ROBUST, LOWER_CLEAN, MORE_ROBUST, NO_CLEAR_EFFECT,
+                                       UNCHANGED_CLEAN)
+
 SEED_KAF = "002_049d4c8f2d6328d8.txt"
 SEED_SURVEY = "003_5a6df47234c3577b.txt"
 SEED_COMPRESSION = "004_cd331ac70aa3e385.txt"
 REFERENCE = "REFERENCE.md"
-
-MORE_ROBUST = "more robust"
-LESS_ROBUST = "less robust"
-NO_CLEAR_EFFECT = "no clear effect"
-APPARENT_ROBUSTNESS = "apparent robustness"
-LOWER_CLEAN = "lower clean accuracy"
-UNCHANGED_CLEAN = "unchanged clean accuracy"
-NOT_COMPARABLE = "not comparable (clean accuracy collapsed)"
-
 
 @dataclasses.dataclass(frozen=True)
 class PublishedAccuracy:
@@ -93,6 +86,9 @@ def _kaf_rows(table: str, model: str, rows: Dict[str, Tuple[float, float]]) -> D
         for activation, (clean, robust) in rows.items()
     }
 
+
+#: The rows of seed 002's tables, in its order.
+SEED_002_ACTIVATIONS = ("relu", "elu", "kaf", "kaf_elu", "kaf_relu", "swish", "kaf_swish", "kaf_free")
 
 #: ``KAF_FAST_AT[model][activation]``; the VGG table has no KAF_ReLU row.
 KAF_FAST_AT: Dict[str, Dict[str, PublishedAccuracy]] = {
@@ -222,54 +218,6 @@ def published_kaf_accuracy(model: str, activation: str) -> Optional[PublishedAcc
         activation: one of the eight activation names (lower case, e.g. ``"kaf_swish"``).
     """
     return KAF_FAST_AT.get(model, {}).get(activation.lower())
-
-
-def format_percent(value: Optional[float], digits: int = 1) -> str:
-    """Formats a fraction as a percentage string, ``"—"`` when missing."""
-    if value is None:
-        return "—"
-    return f"{100.0 * value:.{digits}f}"
-
-
-def robustness_direction(baseline: float, variant: float, *, tolerance: float = 0.02,
-                         higher_is_robust: bool = True, baseline_clean: Optional[float] = None,
-                         variant_clean: Optional[float] = None, max_clean_loss: float = 0.25) -> str:
-    """Classifies a measured change of robustness into the shared direction vocabulary.
-
-    A model that lost most of its clean accuracy (e.g. a collapsed training that predicts one class)
-    keeps its few correct answers under any attack; calling it "more robust" would be wrong, so with
-    both clean accuracies given such a comparison is refused.
-
-    Args:
-        baseline: the reference model's robustness number (e.g. accuracy under attack, or drop).
-        variant: the studied model's number.
-        tolerance: changes smaller than this count as ``"no clear effect"``.
-        higher_is_robust: True for accuracies, False for drops (smaller drop = more robust).
-        baseline_clean, variant_clean: clean accuracies of the two models (optional).
-        max_clean_loss: largest clean-accuracy loss for which the comparison is still made.
-
-    Returns:
-        ``MORE_ROBUST``, ``LESS_ROBUST``, ``NO_CLEAR_EFFECT`` or ``NOT_COMPARABLE``.
-
-    Raises:
-        ValueError: a negative tolerance.
-    """
-    if tolerance < 0:
-        raise ValueError(f"tolerance must be >= 0, got {tolerance}.")
-    if baseline_clean is not None and variant_clean is not None and variant_clean < baseline_clean - max_clean_loss:
-        return NOT_COMPARABLE
-    gain = (variant - baseline) if higher_is_robust else (baseline - variant)
-    if gain > tolerance:
-        return MORE_ROBUST
-    if gain < -tolerance:
-        return LESS_ROBUST
-    return NO_CLEAR_EFFECT
-
-
-def findings_markdown(findings) -> str:
-    """A markdown bullet list of published findings: citation, setting, statement and direction."""
-    return "\n".join(f"- **{f.citation}** ({f.setting}): {f.statement} Direction: *{f.direction}*."
-                     for f in findings)
 
 
 #: Seed 000 (Ballarin 2020): the generator of robust LeNet-5 weights, its 'Risultati' slide.

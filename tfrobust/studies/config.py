@@ -1,0 +1,170 @@
+"""The settings the seed studies share, each documented once.
+
+A study's settings dataclass derives from ``StudyConfig`` and, when it has them, from the mixins
+``AttackSettings`` (one ε and one attack spec) and ``CurveSettings`` (an ε grid of accuracy-vs-ε curves); the
+quickstart and ``evaluate_model`` use ``CurveSettings`` and ``ReportSettings`` (attacks swept over the grid,
+where the report goes).
+``tfrobust.studies.flags`` turns every field into a command-line flag whose help text is the field's line
+below, so ``--eps`` means the same in every script: the single L-inf radius of the study's attacks.
+
+Validation happens once, in ``Settings.__post_init__``: each class checks its own fields in its ``validate``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from typing import Optional, Tuple
+
+from tfrobust.validation import check_positive
+
+#: Config fields that only say where to write; changing them never invalidates earlier results.
+LOCATION_FIELDS = ("preset", "run_name", "logdir_root", "results_root")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Base of every settings dataclass: ``__post_init__`` runs the ``validate`` of each class of the MRO."""
+
+    def __post_init__(self):
+        for klass in reversed(type(self).__mro__):
+            check = klass.__dict__.get("validate")
+            if check is not None:
+                check(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfig(Settings):
+    """Settings every study has. Studies derive their own dataclass from this one.
+
+    Attributes:
+        preset: Preset to start from; every other flag overrides one of its settings.
+        dataset: Dataset name (tfrobust.data: mnist5k, mnist, fashion_mnist, cifar10, imagenette).
+        train_size: Number of training examples (default: the whole split).
+        eval_size: Number of test examples evaluated and attacked.
+        epochs: Training epochs per model.
+        batch_size: Training batch size.
+        learning_rate: Peak learning rate of the optimiser.
+        seed: Random seed (weights, shuffling, the attacks' random starts).
+        max_steps: Stop each training epoch after this many steps (smoke runs).
+        run_name: Run directory name under results/<experiment>/ (default: the preset name).
+        logdir_root: Root directory of TensorBoard logs.
+        results_root: Root directory of results.
+    """
+
+    preset: str = "quick"
+    dataset: str = "mnist5k"
+    train_size: Optional[int] = None
+    eval_size: int = 500
+    epochs: int = 3
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    seed: int = 0
+    max_steps: Optional[int] = None
+    run_name: Optional[str] = None
+    logdir_root: str = "tensorboard_logs"
+    results_root: str = "results"
+
+    #: Fields listing the entries of a sweep: adding a value to them keeps earlier results valid.
+    SWEEP_FIELDS: typing.ClassVar[Tuple[str, ...]] = ()
+
+    def validate(self) -> None:
+        """Checks the fields of this class (subclasses define their own ``validate``; all of them run).
+
+        Raises:
+            ValueError: a bad value, with a message naming the flag.
+        """
+        for name in ("eval_size", "epochs", "batch_size"):
+            check_positive(getattr(self, name), f"--{name}", integer=True)
+        for name in ("train_size", "max_steps"):
+            if getattr(self, name) is not None:
+                check_positive(getattr(self, name), f"--{name}", integer=True)
+        check_positive(self.learning_rate, "--learning_rate")
+
+
+@dataclasses.dataclass(frozen=True)
+class AttackSettings(Settings):
+    """The study's attack at one ε (mixin of a ``StudyConfig``).
+
+    Attributes:
+        eps: L-inf radius, in pixel units of images in [0, 1], of every attack the study runs at a single ε (and
+            of its adversarial training, where it trains adversarially).
+        attack: The attack run at eps, a spec parsed by tfrobust.attacks.parse_attack, e.g.
+            'pgd:steps=20,restarts=1' (its seed is --seed; PGD's step defaults to 2.5 eps / steps).
+    """
+
+    eps: float = 0.1
+    attack: str = "pgd:steps=20,restarts=1"
+
+    def validate(self) -> None:
+        check_positive(self.eps, "--eps")
+        self.attack_spec()  # a bad spec is refused here, before anything runs
+
+    def attack_spec(self, **settings):
+        """``parse_attack(self.attack)`` seeded with ``seed``, with ``settings`` (e.g. ``loss="margin"``) on top.
+
+        Raises:
+            ValueError: a malformed spec, an unknown attack or setting.
+        """
+        from tfrobust.attacks import Attack, parse_attack
+
+        try:
+            spec = parse_attack(self.attack)
+        except ValueError as err:
+            raise ValueError(f"--attack={self.attack!r}: {err}") from None
+        seed = {"seed": getattr(self, "seed", 0)} if "seed" in spec.entry.settings else {}
+        return Attack(spec.name, **{**seed, **spec.settings, **settings})
+
+
+@dataclasses.dataclass(frozen=True)
+class CurveSettings(Settings):
+    """An ε grid of accuracy-vs-ε curves (mixin of a ``StudyConfig``).
+
+    Attributes:
+        epsilons: Comma-separated ε grid (pixel units of images in [0, 1]) of the accuracy-vs-ε curves; include 0
+            for the clean point.
+    """
+
+    epsilons: Tuple[float, ...] = (0.0, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2)
+
+    def validate(self) -> None:
+        if not self.epsilons or any(e is None or not math.isfinite(e) or e < 0 for e in self.epsilons):
+            raise ValueError(f"--epsilons must be finite numbers >= 0, got {self.epsilons}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportSettings(Settings):
+    """Attacks swept over an ε grid and where their report goes (quickstart, evaluate_model).
+
+    Attributes:
+        attacks: Attack specs swept over the ε grid, separated by ';' (tfrobust.attacks.parse_attacks), e.g.
+            'fgsm;pgd:steps=40,restarts=5'; each is seeded with --seed.
+        out_dir: Directory of report.json, report.md and the figures.
+        logdir: TensorBoard log directory.
+        xla: XLA: auto (on with a GPU), true or false.
+    """
+
+    attacks: str = "fgsm;pgd"
+    out_dir: Optional[str] = None
+    logdir: Optional[str] = None
+    xla: str = "auto"
+
+    def validate(self) -> None:
+        self.attack_specs()
+
+    def attack_specs(self):
+        """The parsed ``attacks``, by label, each seeded with ``seed`` unless its spec sets one.
+
+        Raises:
+            ValueError: a malformed spec, an unknown attack or setting.
+        """
+        from tfrobust.attacks.spec import Attack, parse_attacks
+
+        try:
+            specs = parse_attacks(self.attacks)
+        except ValueError as err:
+            raise ValueError(f"--attacks={self.attacks!r}: {err}") from None
+        seed = getattr(self, "seed", 0)
+        seeded = [Attack(a.name, **{**({"seed": seed} if "seed" in a.entry.settings else {}), **a.settings})
+                  for a in specs]
+        return {a.label: a for a in seeded}
