@@ -15,32 +15,30 @@ def subset(test_batch):
 @pytest.fixture(scope="module")
 def untargeted(trained_cnn, subset):
     x, y = subset
-    return optimization_attack(trained_cnn, x, y, search_steps=5, steps=60, learning_rate=0.02, return_info=True)
+    return optimization_attack(trained_cnn, x, y, search_steps=5, steps=60, learning_rate=0.02)
 
 
 def test_untargeted_succeeds_with_finite_norms_inside_box(trained_cnn, subset, untargeted):
     x, y = subset
-    x_adv, info = untargeted
-    x_adv = np.asarray(x_adv)
+    x_adv = np.asarray(untargeted.x_adv)
     assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
     fooled = np.argmax(trained_cnn(x_adv, training=False), axis=1) != y
-    np.testing.assert_array_equal(info["success"], fooled)
-    assert info["success"].mean() >= 0.9
+    np.testing.assert_array_equal(untargeted.success, fooled)
+    assert untargeted.success.mean() >= 0.9
     norms = perturbation_norm(x_adv - x, "l2").numpy()
-    np.testing.assert_allclose(norms[fooled], info["l2_norm"][fooled], rtol=1e-4, atol=1e-4)
-    assert np.all(np.isinf(info["l2_norm"][~fooled]))
+    np.testing.assert_allclose(norms[fooled], untargeted.norms[fooled], rtol=1e-4, atol=1e-4)
+    assert np.all(np.isinf(untargeted.norms[~fooled]))
     np.testing.assert_array_equal(x_adv[~fooled], x[~fooled])  # failures come back unchanged
 
 
 def test_untargeted_norms_smaller_than_pgd_l2_needs(trained_cnn, subset, untargeted):
     """A minimal-norm attack needs less L2 than the perturbations PGD-L2 (eps 3) fools with."""
     x, y = subset
-    _, info = untargeted
     x_pgd, pgd_info = pgd(trained_cnn, x, y, eps=3.0, step_size=0.3, steps=20, norm="l2", seed=0,
                           return_info=True)
     pgd_norms = perturbation_norm(np.asarray(x_pgd) - x, "l2").numpy()[pgd_info["success"]]
     assert pgd_info["success"].mean() >= 0.9
-    assert np.median(info["l2_norm"][info["success"]]) < 0.75 * np.median(pgd_norms)
+    assert np.median(untargeted.norms[untargeted.success]) < 0.75 * np.median(pgd_norms)
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +46,15 @@ def targeted(trained_cnn, subset):
     x, y = subset
     target = (y + 1) % 10
     return target, optimization_attack(trained_cnn, x, target, targeted=True, search_steps=4, steps=60,
-                                       learning_rate=0.02, return_info=True)
+                                       learning_rate=0.02)
 
 
 def test_targeted_reaches_target(trained_cnn, targeted):
-    target, (x_adv, info) = targeted
-    reached = np.argmax(trained_cnn(x_adv, training=False), axis=1) == target
-    np.testing.assert_array_equal(info["success"], reached)
+    target, result = targeted
+    reached = np.argmax(trained_cnn(result.x_adv, training=False), axis=1) == target
+    np.testing.assert_array_equal(result.success, reached)
     assert reached.mean() >= 0.9
-    assert np.all(np.isfinite(info["l2_norm"][reached]))
+    assert np.all(np.isfinite(result.norms[reached]))
 
 
 def test_search_over_c_keeps_the_best_and_rescues_failures(trained_cnn, subset, targeted):
@@ -64,12 +62,12 @@ def test_search_over_c_keeps_the_best_and_rescues_failures(trained_cnn, subset, 
     return a larger perturbation. With the target's cross entropy, c = 1 is too large for some examples;
     the search lowers c there until the attack succeeds."""
     x, _ = subset
-    target, (_, searched) = targeted
-    _, single = optimization_attack(trained_cnn, x, target, targeted=True, search_steps=1, steps=60,
-                                    learning_rate=0.02, return_info=True)
-    assert np.all(searched["success"][single["success"]])
-    both = single["success"] & searched["success"]
-    assert np.all(searched["l2_norm"][both] <= single["l2_norm"][both] + 1e-5)
-    rescued = searched["success"] & ~single["success"]
-    assert rescued.sum() >= 2 and searched["success"].mean() >= 0.9
-    assert np.all(searched["c"][rescued] < 1.0)
+    target, searched = targeted
+    single = optimization_attack(trained_cnn, x, target, targeted=True, search_steps=1, steps=60,
+                                 learning_rate=0.02)
+    assert np.all(searched.success[single.success])
+    both = single.success & searched.success
+    assert np.all(searched.norms[both] <= single.norms[both] + 1e-5)
+    rescued = searched.success & ~single.success
+    assert rescued.sum() >= 2 and searched.success.mean() >= 0.9
+    assert np.all(searched.info["c"][rescued] < 1.0)

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
-from tfrobust.evaluation import Attack, SweepResult, epsilon_sweep, robust_accuracy, sweep_models, sweeps_table
+from tfrobust.attacks import Attack
+from tfrobust.evaluation import SweepResult, epsilon_sweep, robust_accuracy, sweep_models, sweeps_table
 
 EPSILONS = [0.0, 0.05, 0.1, 0.2, 0.3]
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfrobust.evaluation import Attack, RobustAccuracyResult, robust_accuracy
+from tfrobust.attacks import Attack
+from tfrobust.evaluation import RobustAccuracyResult, robust_accuracy
 
 
 def _numpy_accuracy(model, x, y):

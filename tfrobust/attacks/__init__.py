@@ -1,15 +1,41 @@
-"""tfrobust.attacks: white-box attacks on any callable from images to logits.
+"""tfrobust.attacks: every attack, its registry and its spec, on any callable from images to logits.
+
+Fixed-eps attacks, one contract ``attack(model, x, y, *, eps, norm, loss, targeted, bounds, seed, batch_size,
+return_info, **settings)``:
 
 - ``fgsm``: fast gradient sign method (Goodfellow et al. 2015), L-inf and L2, targeted or not.
 - ``rfgsm``: random step + FGSM step (Tramèr et al. 2018).
 - ``pgd``: projected gradient descent with restarts and per-example early stop (Madry et al. 2018).
+- ``apgd`` / ``apgd_targeted`` (Croce & Hein 2020), ``square`` (Andriushchenko et al. 2020, no gradient needed)
+  and the ``autoattack`` ensemble (Croce & Hein 2020; spec names "autoattack" / "aa").
+- ``noise``: random sign noise, the baseline every attack must beat (Carlini et al. 2019).
+
+Minimal-perturbation attacks, returning a ``MinimalPerturbation`` (per-example norms):
+
 - ``optimization_attack``: minimal-L2 box-constrained attack with a search over c (Szegedy et al. 2014).
 - ``minimal_epsilon``: per-example smallest FGSM eps on a grid (seed 004).
+
+Running attacks by name: ``Attack`` / ``parse_attack`` (``tfrobust.attacks.spec``) over the registry
+(``tfrobust.attacks.registry``: ``register``, ``get``, ``names``). Shared geometry: ``tfrobust.attacks.norms`` and
+the one PGD step ``tfrobust.attacks.pgd_step``.
 """
+from tfrobust.attacks import registry
+from tfrobust.attacks.apgd import apgd, apgd_targeted
+from tfrobust.attacks.autoattack import autoattack
 from tfrobust.attacks.fgsm import fgsm
+from tfrobust.attacks.info import INFO_KEYS, MinimalPerturbation, attack_info
 from tfrobust.attacks.minimal_epsilon import minimal_epsilon
+from tfrobust.attacks.noise import noise
 from tfrobust.attacks.optimization import optimization_attack
 from tfrobust.attacks.pgd import pgd
+from tfrobust.attacks.registry import register
 from tfrobust.attacks.rfgsm import rfgsm
+from tfrobust.attacks.square import square
+from tfrobust.attacks.spec import Attack, CallableAttack, as_attack, make_attack, parse_attack
 
-__all__ = ["fgsm", "rfgsm", "pgd", "optimization_attack", "minimal_epsilon"]
+__all__ = [
+    "fgsm", "rfgsm", "pgd", "noise", "optimization_attack", "minimal_epsilon",
+    "apgd", "apgd_targeted", "square", "autoattack",
+    "Attack", "CallableAttack", "as_attack", "make_attack", "parse_attack",
+    "INFO_KEYS", "MinimalPerturbation", "attack_info", "register", "registry",
+]

@@ -27,8 +27,10 @@ import numpy as np
 import tensorflow as tf
 
 from tfrobust.attacks import _compiled
-from tfrobust.attacks._inputs import check_flag, prepare
+from tfrobust.attacks._inputs import check_batch_size, check_flag, check_seed, chunks, prepare
+from tfrobust.attacks.info import MinimalPerturbation
 from tfrobust.attacks.losses import margin
+from tfrobust.attacks.registry import register
 from tfrobust.validation import check_choice, check_positive
 
 _BETA1, _BETA2, _ADAM_EPS = 0.9, 0.999, 1e-8
@@ -84,29 +86,31 @@ def _next_c(c, succeeded, c_success, c_failure):
     return c_new, c_success, c_failure
 
 
-def optimization_attack(model, x, y, *, targeted=False, norm="l2", c_init=1.0, search_steps=6, steps=100,
-                        learning_rate=0.01, bounds=(0, 1), loss="ce", return_info=False):
+def optimization_attack(model, x, y, *, norm="l2", targeted=False, bounds=(0.0, 1.0), seed=None, batch_size=None,
+                        loss="ce", c_init=1.0, search_steps=6, steps=100, learning_rate=0.01) -> MinimalPerturbation:
     """Minimal-norm box-constrained attack of Szegedy et al. (2014), Adam on eta and a search over c.
 
     Args:
         model: callable from images to logits (see ``fgsm``).
         x: float images in ``bounds``.
         y: true labels (untargeted) or target labels l' (targeted), sparse or one-hot.
-        targeted: reach the labels y instead of leaving them.
         norm: distance minimised; only "l2" (Szegedy's ||eta||_2^2 penalty).
+        targeted: reach the labels y instead of leaving them.
+        bounds: (low, high) box the adversarial example must stay in.
+        seed: accepted for the minimal-attack contract; the optimisation is deterministic.
+        batch_size: attack x in chunks of this many examples (each example has its own c and Adam state,
+            so chunking changes nothing).
+        loss: J for targeted attacks, "ce" (target cross entropy) or "margin" (hinge); untargeted
+            attacks always use the true-class margin hinge (see the module docstring).
         c_init: first weight of the norm term, > 0.
         search_steps: number of optimisations, each with an updated c per example, integer > 0.
         steps: Adam steps per optimisation, integer > 0.
         learning_rate: Adam step size in pixel units, > 0.
-        bounds: (low, high) box the adversarial example must stay in.
-        loss: J for targeted attacks, "ce" (target cross entropy) or "margin" (hinge); untargeted
-            attacks always use the true-class margin hinge (see the module docstring).
-        return_info: also return a dict with "success" (bool per example), "l2_norm" (norm of the
-            returned perturbation, inf where the attack failed) and "c" (largest successful c, 0 where none).
 
     Returns:
-        float32 tensor: per example the smallest-L2 successful adversarial example found, or x itself
-        (unchanged) where no search step succeeded; with ``return_info`` the pair (x_adv, info).
+        A ``MinimalPerturbation``: ``x_adv`` per example the smallest-L2 successful adversarial example
+        found, or x itself (unchanged) where no search step succeeded; ``norms`` its L2 norm (inf where the
+        attack failed, 0 where x already succeeds); ``info["c"]`` the largest successful c (0 where none).
 
     Raises:
         TypeError, ValueError: bad images, labels, norm, loss, c_init, search_steps, steps or learning_rate.
@@ -114,7 +118,8 @@ def optimization_attack(model, x, y, *, targeted=False, norm="l2", c_init=1.0, s
     check_choice(norm, ("l2",), "norm")
     loss = check_choice(loss, ("ce", "margin"), "loss")
     targeted = check_flag(targeted, "targeted")
-    return_info = check_flag(return_info, "return_info")
+    check_seed(seed)
+    batch_size = check_batch_size(batch_size)
     c_init = check_positive(c_init, "c_init")
     search_steps = check_positive(search_steps, "search_steps", integer=True)
     steps = check_positive(steps, "steps", integer=True)
@@ -123,17 +128,26 @@ def optimization_attack(model, x, y, *, targeted=False, norm="l2", c_init=1.0, s
 
     optimise = _compiled.cached_function(inputs.model, "optimization", (loss, targeted),
                                          _search_step_fn(loss, targeted))
-    n = int(inputs.x.shape[0])
-    best_adv, best_norm = inputs.x, tf.fill([n], np.float32(np.inf))
-    c = np.full(n, c_init, np.float32)
-    c_success, c_failure = np.zeros(n, np.float32), np.full(n, np.inf, np.float32)
     scalars = (tf.constant(learning_rate, tf.float32), tf.constant(inputs.lo, tf.float32),
                tf.constant(inputs.hi, tf.float32), tf.constant(steps))
-    for _ in range(search_steps):
-        best_adv, best_norm, succeeded = optimise(inputs.x, inputs.labels, tf.constant(c), *scalars,
-                                                  best_adv, best_norm)
-        c, c_success, c_failure = _next_c(c, succeeded.numpy(), c_success, c_failure)
-    if not return_info:
-        return best_adv
-    norms = best_norm.numpy()
-    return best_adv, {"success": np.isfinite(norms), "l2_norm": norms, "c": c_success}
+    images, norms, cs = [], [], []
+    for part in chunks(int(inputs.x.shape[0]), batch_size):
+        x_part, labels = inputs.x[part], inputs.labels[part]
+        n = int(x_part.shape[0])
+        best_adv, best_norm = x_part, tf.fill([n], np.float32(np.inf))
+        c = np.full(n, c_init, np.float32)
+        c_success, c_failure = np.zeros(n, np.float32), np.full(n, np.inf, np.float32)
+        for _ in range(search_steps):
+            best_adv, best_norm, succeeded = optimise(x_part, labels, tf.constant(c), *scalars, best_adv, best_norm)
+            c, c_success, c_failure = _next_c(c, succeeded.numpy(), c_success, c_failure)
+        images.append(best_adv)
+        norms.append(best_norm.numpy().astype(np.float64))
+        cs.append(c_success)
+    norms = np.concatenate(norms)
+    return MinimalPerturbation(x_adv=tf.concat(images, axis=0), norms=norms, success=np.isfinite(norms), norm="l2",
+                               info={"c": np.concatenate(cs)})
+
+
+register("optimization", optimization_attack, kind="minimal", norms=("l2",), aliases=("szegedy",),
+         quick_settings={"search_steps": 2, "steps": 20},
+         label=lambda s: "szegedy-l2" + ("-targeted" if s["targeted"] else ""))

@@ -27,11 +27,22 @@ from tfrobust import config
 from tfrobust.attacks import _compiled
 from tfrobust.attacks._inputs import (check_batch_size, check_flag, check_loss_classes, check_seed, chunks,
                                       make_generator, prepare)
+from tfrobust.attacks.info import attack_info
 from tfrobust.attacks.losses import attack_loss
-from tfrobust.attacks.norms import project, random_start as draw_random_start, steepest_direction
+from tfrobust.attacks.norms import random_start as draw_random_start
+from tfrobust.attacks.pgd_step import ascent_step
+from tfrobust.attacks.registry import register
 from tfrobust.validation import LOSSES, NORMS, check_choice, check_epsilon, check_positive
 
 EARLY_STOP_EVERY = 5  # steps between two checks for fooled examples when early_stop=True
+DEFAULT_STEPS = 40
+MADRY_STEP_FACTOR = 2.5
+
+
+def madry_step_size(eps: float, steps: int) -> float:
+    """The step of Madry et al. (2017), ``2.5 * eps / steps``: ``steps`` steps travel 2.5 times the radius,
+    enough to reach any point of the ball from a random start."""
+    return MADRY_STEP_FACTOR * float(eps) / int(steps)
 
 
 def keep_best(x_adv, losses, fooled, best_adv, best_loss, best_fooled):
@@ -45,17 +56,11 @@ def keep_best(x_adv, losses, fooled, best_adv, best_loss, best_fooled):
 def _steps_fn(norm: str, loss: str, targeted: bool):
     def build(logits_model):
         def pgd_steps(x, labels, source, x_adv, best_adv, best_loss, best_fooled, eps, step_size, lo, hi, n_steps):
-            if norm == "linf":  # the L-inf ball and the bounds intersect in a box: one clip per step
-                lower, upper = tf.maximum(x - eps, lo), tf.minimum(x + eps, hi)
             for _ in tf.range(n_steps):
                 losses, grad, logits = _compiled.input_gradient(logits_model, x_adv, labels, source, loss, targeted)
                 fooled = _compiled.attack_succeeded(logits, labels, targeted)
                 best_adv, best_loss, best_fooled = keep_best(x_adv, losses, fooled, best_adv, best_loss, best_fooled)
-                x_next = x_adv + step_size * steepest_direction(grad, norm)
-                if norm == "linf":
-                    x_adv = tf.clip_by_value(x_next, lower, upper)
-                else:
-                    x_adv = tf.clip_by_value(x + project(x_next - x, eps, norm), lo, hi)
+                x_adv = ascent_step(x, x_adv, grad, step_size=step_size, eps=eps, norm=norm, lo=lo, hi=hi)
             return x_adv, best_adv, best_loss, best_fooled
         return pgd_steps
     return build
@@ -142,8 +147,8 @@ class _PGDRun:
         return best
 
 
-def pgd(model, x, y, *, eps, step_size, steps, restarts=1, norm="linf", random_start=True, loss="ce",
-        targeted=False, bounds=(0, 1), early_stop=False, seed=None, return_info=False, batch_size=None):
+def pgd(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.0, 1.0), seed=None, batch_size=None,
+        return_info=False, steps=DEFAULT_STEPS, step_size=None, restarts=1, random_start=True, early_stop=False):
     """Projected gradient descent with restarts (Madry et al. 2018), optionally early-stopped per example.
 
     Args:
@@ -152,26 +157,27 @@ def pgd(model, x, y, *, eps, step_size, steps, restarts=1, norm="linf", random_s
         x: float images in ``bounds``, shape (batch, ...).
         y: true labels (untargeted) or target labels (targeted), sparse (batch,) or one-hot.
         eps: radius of the threat model in pixel units (eps == 0 returns x unchanged).
-        step_size: size of each step (L-inf: per coordinate; L2: Euclidean), > 0.
-        steps: number of gradient steps per restart, integer > 0.
-        restarts: number of runs from independent random starts, integer >= 1 (with
-            ``random_start=False`` every run would be identical, so one is run).
         norm: "linf" or "l2".
-        random_start: start at a uniform random point of the eps-ball, clipped to the bounds.
         loss: "ce", "margin" (Carlini & Wagner) or "dlr" (Croce & Hein); targeted DLR moves away from
             the model's clean prediction.
         targeted: y are target labels; success means reaching them.
         bounds: (low, high) pixel range.
-        early_stop: attack only examples not yet fooled (same result, less compute).
         seed: integer for reproducible random starts.
-        return_info: also return a dict of per-example results and the compute spent.
         batch_size: if given, attack x in chunks of this many examples.
+        return_info: also return ``tfrobust.attacks.info.attack_info``'s dict.
+        steps: number of gradient steps per restart, integer > 0 (default 40).
+        step_size: size of each step (L-inf: per coordinate; L2: Euclidean), > 0; ``None`` gives
+            Madry et al.'s ``2.5 * eps / steps``.
+        restarts: number of runs from independent random starts, integer >= 1 (with
+            ``random_start=False`` every run would be identical, so one is run).
+        random_start: start at a uniform random point of the eps-ball, clipped to the bounds.
+        early_stop: attack only examples not yet fooled (same result, less compute).
 
     Returns:
-        x_adv, a float32 tensor like x; with ``return_info`` the pair (x_adv, info) where info has
-        "success" (bool per example), "loss" (attack loss of the returned example), "example_steps"
-        (forward+backward passes computed, summed over examples) and "forward_passes" (forward-only
-        example evaluations).
+        x_adv, a float32 tensor like x; with ``return_info`` the pair (x_adv, info) with the keys of
+        ``attack_info``: "success", "loss" (attack loss of the returned example), "perturbation_norm",
+        "example_steps" (forward+backward passes computed, summed over examples), "forward_passes"
+        (forward-only example evaluations) and "extra" (empty).
 
     Raises:
         TypeError, ValueError: bad images, labels, eps, step_size, steps, restarts, norm, loss, bounds, seed.
@@ -183,8 +189,10 @@ def pgd(model, x, y, *, eps, step_size, steps, restarts=1, norm="linf", random_s
     early_stop = check_flag(early_stop, "early_stop")
     return_info = check_flag(return_info, "return_info")
     eps = check_epsilon(eps, bounds, norm)
-    step_size = check_positive(step_size, "step_size")
     steps = check_positive(steps, "steps", integer=True)
+    if step_size is None:
+        step_size = madry_step_size(eps, steps) if eps > 0 else 1.0
+    step_size = check_positive(step_size, "step_size")
     restarts = check_positive(restarts, "restarts", integer=True)
     seed = check_seed(seed)
     batch_size = check_batch_size(batch_size)
@@ -201,5 +209,14 @@ def pgd(model, x, y, *, eps, step_size, steps, restarts=1, norm="linf", random_s
         x_adv = inputs.x
     if not return_info:
         return x_adv
-    return x_adv, {"success": success.numpy(), "loss": best_loss.numpy(), "example_steps": run.example_steps,
-                   "forward_passes": run.forward_passes}
+    return x_adv, attack_info(success=success.numpy(), loss=best_loss.numpy(), x=inputs.x, x_adv=x_adv, norm=norm,
+                              example_steps=run.example_steps, forward_passes=run.forward_passes)
+
+
+def _pgd_label(settings) -> str:
+    text = f"pgd-{settings['steps']}x{settings['restarts']}-{settings['loss']}"
+    return text if settings["norm"] == "linf" else f"{text}-{settings['norm']}"
+
+
+register("pgd", pgd, quick_settings={"steps": 5}, eps_defaults=lambda eps, settings: {"step_size": madry_step_size(eps, settings["steps"])},
+         label=_pgd_label)

@@ -17,7 +17,7 @@ looking at the last iterate only.
 ``RobustnessMeter`` runs PGD on a batch of P networks with grouped weights (``TargetNetwork.forward_batch``):
 one graph evaluates P·N adversarial examples per step, so the generator loop can measure a whole
 batch of samples inside its ``train_step``. The steepest-ascent step, projection and random start
-are ``tfrobust.attacks.norms``; the loss is ``tfrobust.attacks.losses.attack_loss``.
+are ``tfrobust.attacks.norms`` and ``tfrobust.attacks.pgd_step``; the loss is ``tfrobust.attacks.losses.attack_loss``.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from tfrobust.attacks import norms
 from tfrobust.attacks.losses import attack_loss
+from tfrobust.attacks.pgd_step import ascent_step
 from tfrobust.config import use_xla
 from tfrobust.hypernet.target_network import TargetNetwork
 from tfrobust.validation import LOSSES, NORMS, check_choice, check_epsilon, check_images, check_labels, \
@@ -164,8 +165,7 @@ class RobustnessMeter:
                 loss = tf.reduce_sum(attack_loss(pgd.loss, logits, labels))
             grad = tape.gradient(loss, x_adv)
             fooled = tf.logical_or(fooled, wrong(logits))
-            x_adv = x_adv + pgd.step_size * norms.steepest_direction(grad, pgd.norm)
-            x_adv = tf.clip_by_value(x0 + norms.project(x_adv - x0, pgd.eps, pgd.norm), lo, hi)
+            x_adv = ascent_step(x0, x_adv, grad, step_size=pgd.step_size, eps=pgd.eps, norm=pgd.norm, lo=lo, hi=hi)
             return i + 1, x_adv, fooled
 
         start = norms.random_start(x0, pgd.eps, pgd.norm, lo, hi) if pgd.random_start else x0

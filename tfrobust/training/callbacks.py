@@ -17,6 +17,8 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from tfrobust.attacks._inputs import make_generator
+from tfrobust.attacks.norms import random_start
 from tfrobust.config import compile_function
 from tfrobust.training.inner_attack import pgd_examples
 from tfrobust.validation import NORMS, check_bounds, check_choice, check_epsilon, check_images, check_labels, check_positive
@@ -65,18 +67,9 @@ class CatastrophicOverfittingGuard(keras.callbacks.Callback):
         self.threshold = check_positive(threshold, "threshold")
         self.log_key = log_key
         lo, hi = self.bounds
-        rng = np.random.default_rng(seed)
-        x_np = self.x.numpy()
-        self._starts = []
-        for _ in range(self.restarts):
-            if self.norm == "linf":
-                delta = rng.uniform(-self.eps, self.eps, size=x_np.shape)
-            else:
-                direction = rng.standard_normal(x_np.shape)
-                direction /= np.linalg.norm(direction.reshape(len(x_np), -1), axis=1).reshape(-1, *[1] * (x_np.ndim - 1))
-                radius = rng.uniform(size=(len(x_np),) + (1,) * (x_np.ndim - 1)) ** (1.0 / x_np[0].size)
-                delta = direction * radius * self.eps
-            self._starts.append(tf.constant(np.clip(x_np + delta, lo, hi).astype(np.float32)))
+        generator = make_generator(int(seed))
+        self._starts = [random_start(self.x, self.eps, self.norm, lo, hi, generator=generator)
+                        for _ in range(self.restarts)]
         self.y = None
         self.robust_accuracies: List[float] = []
         self.collapsed_epoch: Optional[int] = None

@@ -6,7 +6,7 @@ gradient ascent on the loss inside the eps-ball,
     x_{t+1} = clip_[lo, hi]( x + P_eps( x_t + step_size * s(grad_x L(f(x_t), y)) - x ) ),
 
 with s the steepest-ascent direction of the norm (sign for L-inf) and P_eps the projection onto the
-ball. Fast adversarial training (Wong, Rice & Kolter 2020) is the one-step case with a uniform
+ball (the shared step ``tfrobust.attacks.pgd_step.ascent_step``). Fast adversarial training (Wong, Rice & Kolter 2020) is the one-step case with a uniform
 random start and step alpha = 1.25 eps.
 
 Unlike ``tfrobust.attacks.pgd`` (the eager, validated evaluation entry point) this function
@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from tfrobust.attacks import norms
 from tfrobust.attacks.losses import attack_loss
+from tfrobust.attacks.pgd_step import ascent_step
 
 _MAX_UNROLLED_STEPS = 10
 
@@ -98,9 +99,7 @@ def pgd_examples(
 
     def step(x_cur):
         grad = input_gradient(forward, x_cur, y, loss)
-        x_next = x_cur + step_size * norms.steepest_direction(grad, norm)
-        x_next = x + norms.project(x_next - x, eps, norm)
-        return tf.clip_by_value(x_next, lo, hi)
+        return ascent_step(x, x_cur, grad, step_size=step_size, eps=eps, norm=norm, lo=lo, hi=hi)
 
     if steps <= _MAX_UNROLLED_STEPS:
         # Training attacks are short: an unrolled loop avoids while-loop overhead per step.
