@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Mapping, Sequence
 
 import numpy as np
 
-from tfrobust.evaluation.results import markdown_table, to_jsonable, write_json_atomic
+from tfrobust.io import markdown_table, to_jsonable, write_json_atomic
 from tfrobust.evaluation.robust_accuracy import _load_json, evaluate_epsilons, model_name
 
 

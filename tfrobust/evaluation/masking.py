@@ -32,8 +32,8 @@ from typing import Any, Callable, Dict, List, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfrobust.evaluation.attack_spec import Attack
-from tfrobust.evaluation.results import to_jsonable, write_json_atomic
+from tfrobust.attacks.spec import Attack
+from tfrobust.io import to_jsonable, write_json_atomic
 from tfrobust.evaluation.robust_accuracy import evaluate_epsilons, iterate_batches, model_name
 from tfrobust.logits import LogitsModel, as_logits_model, looks_like_probabilities
 from tfrobust.validation import check_bounds, check_epsilon, check_images, check_labels, check_positive

@@ -21,8 +21,8 @@ from typing import Any, Callable, Dict, Iterator, List, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from tfrobust.evaluation.attack_spec import Attack, as_attack
-from tfrobust.evaluation.results import to_jsonable, write_json_atomic
+from tfrobust.attacks.spec import Attack, as_attack
+from tfrobust.io import to_jsonable, write_json_atomic
 from tfrobust.logits import LogitsModel, as_logits_model
 from tfrobust.validation import check_bounds, check_epsilon, check_images, check_labels, check_positive
 
