@@ -3,7 +3,8 @@
 For each model: the time of one compiled ``train_step`` of ``FastAdversarialModel`` (FGSM-RS, Wong et
 al. 2020) and ``PGDAdversarialModel`` with k = 3 and 7 steps (Madry et al. 2018), divided by the time of
 one standard Keras training step (cross entropy, Adam, accuracy metric) of the same architecture on
-the same batch. Targets (issue 4): fast AT <= 2.1x; PGD-k <= (k + 1) x 1.05.
+the same batch. Targets (issue 4): fast AT <= 2.1x; PGD-k <= (k + 1) x 1.05. Issue 14 adds one row per
+baseline (N-FGSM, GradAlign, TRADES, MART, AT-AWP, TRADES-AWP, ensemble AT; see ``method_rows``).
 
 Why those targets: a standard step is one forward and one backward pass (input and weight gradients).
 FGSM-RS adds one forward pass and one input-only backward pass; PGD-k adds k of them. The wrappers
@@ -33,7 +34,8 @@ import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 from tfrobust import config  # noqa: E402
-from tfrobust.training import FastAdversarialModel, PGDAdversarialModel  # noqa: E402
+from tfrobust.training import (AWPModel, EnsembleAdversarialModel, FastAdversarialModel, GradAlignModel,  # noqa: E402
+                               MARTModel, NFGSMModel, PGDAdversarialModel, TRADESModel)
 
 SHAPES = {"mnist_small": (28, 28, 1), "lenet5": (28, 28, 1), "vgg_like": (32, 32, 3), "resnet20": (32, 32, 3),
           "preact_resnet18": (32, 32, 3)}
@@ -60,9 +62,30 @@ def variants(name: str):
         for k in (3, 7):
             pgd = PGDAdversarialModel(build(name), eps=eps, step_size=2.5 * eps / k, steps=k, clean_accuracy=not lean)
             rows.append((f"PGD-{k} AT{suffix}", (k + 1) * 1.05, pgd))
+    rows += method_rows(name, eps)
     for _, _, model in rows[1:]:
         model.compile(keras.optimizers.Adam(1e-3))
     return rows
+
+
+def method_rows(name: str, eps: float, k: int = 3):
+    """The issue-14 baselines (default settings, clean accuracy reported), inner attacks of k = 3 steps.
+
+    Targets only where the cost is the FGSM-RS step's (N-FGSM: one forward and one input-only backward
+    pass more than a standard step). The others are reported without a target: TRADES/MART/TRADES-AWP
+    add the clean batch to the training pass (2B examples), AWP one weight-gradient pass, GradAlign a
+    double backpropagation, ensemble AT the clean half-batch.
+    """
+    step = 2.5 * eps / k
+    return [
+        ("N-FGSM", 2.1, NFGSMModel(build(name), eps=eps)),
+        ("GradAlign (FGSM)", None, GradAlignModel(build(name), eps=eps)),
+        (f"TRADES-{k}", None, TRADESModel(build(name), eps=eps, step_size=step, steps=k)),
+        (f"MART-{k}", None, MARTModel(build(name), eps=eps, step_size=step, steps=k)),
+        (f"AT-AWP-{k}", None, AWPModel(build(name), eps=eps, step_size=step, steps=k)),
+        (f"TRADES-AWP-{k}", None, AWPModel(build(name), eps=eps, step_size=step, steps=k, objective="trades")),
+        ("ensemble AT (1 static)", None, EnsembleAdversarialModel(build(name), [build(name)], eps=eps)),
+    ]
 
 
 def compiled_step(model):
