@@ -398,6 +398,8 @@ def apgd_targeted(model, x, y, *, eps, norm="linf", loss="dlr", targeted=False, 
                                              "broken_by_target": np.concatenate(broken_by)})
 
 
-register("apgd", apgd, label=lambda s: "apgd-" + s.get("loss", "ce") + ("-targeted" if s.get("targeted") else ""))
+register("apgd", apgd, quick_settings={"steps": 10},
+         label=lambda s: "apgd-" + s.get("loss", "ce") + ("-targeted" if s.get("targeted") else ""))
 register("apgd-t", apgd_targeted, aliases=("apgd_t", "apgd_targeted"),
+         quick_settings={"steps": 10, "n_target_classes": 2},
          label=lambda s: "apgd-t" + ("" if s.get("loss", "dlr") == "dlr" else "-" + s.get("loss")))

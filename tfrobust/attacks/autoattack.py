@@ -35,7 +35,7 @@ from tfrobust.attacks import square as _square_module  # noqa: F401  (registers 
 from tfrobust.attacks import registry
 from tfrobust.attacks._inputs import check_batch_size, check_flag, check_seed, chunks, prepare
 from tfrobust.attacks.info import attack_info
-from tfrobust.validation import NORMS, check_choice, check_epsilon
+from tfrobust.validation import NORMS, check_choice, check_epsilon, check_positive
 
 logger = logging.getLogger("tfrobust")
 
@@ -83,11 +83,15 @@ def _entry(attack: str):
         return None, f"no attack named {attack!r} is registered"
 
 
-def _stage_settings(attack: str, settings: Dict[str, Any], num_classes: int):
-    """The settings for this class count, or (None, reason) when the stage cannot run."""
+def _stage_settings(attack: str, settings: Dict[str, Any], num_classes: int, budget: Dict[str, int]):
+    """The settings for this class count and budget, or (None, reason) when the stage cannot run."""
     settings = dict(settings)
+    if "steps" in settings:
+        settings["steps"] = budget["steps"]
+    if "n_queries" in settings:
+        settings["n_queries"] = budget["n_queries"]
     if settings.get("n_target_classes") is not None:
-        settings["n_target_classes"] = min(settings["n_target_classes"], num_classes - 1)
+        settings["n_target_classes"] = min(budget["n_target_classes"], num_classes - 1)
         if settings["n_target_classes"] < 1:
             return None, f"the model has {num_classes} class(es), no other class to target"
     needed = {"apgd-t": 4}.get(attack, 3 if settings.get("loss") == "dlr" else 2)
@@ -102,7 +106,8 @@ def _correct(logits_model, x, labels, batch_size) -> np.ndarray:
 
 
 def autoattack(model, x, y, *, eps, norm="linf", version="standard", loss="ce", targeted=False,
-               bounds=(0.0, 1.0), seed=0, batch_size=None, return_info=False):
+               bounds=(0.0, 1.0), seed=0, batch_size=None, return_info=False, steps=100, n_queries=5000,
+               n_target_classes=9):
     """Runs the AutoAttack ensemble (Croce & Hein 2020) and returns per example the worst case found.
 
     Args:
@@ -119,9 +124,14 @@ def autoattack(model, x, y, *, eps, norm="linf", version="standard", loss="ce", 
         seed: seed of every stage's random parts.
         batch_size: stages attack in chunks of this many examples.
         return_info: also return the info dict.
+        steps: iterations of the APGD and FAB stages (100: the published suite; change only for smoke runs,
+            the table label then says so).
+        n_queries: Square's query budget (5,000 in the published suite).
+        n_target_classes: targets of APGD-T and FAB-T (9 in the published suite; capped at classes - 1).
 
     Returns:
-        x_adv (float32, like x): per example the image of the first stage that broke it, x where none did;
+        x_adv (float32, like x): per example the image of the first stage that broke it; where none did,
+        the first stage's image (APGD-CE's highest-loss point), or x when no stage ran;
         with ``return_info`` (x_adv, info): info["success"] marks misclassified examples (including the
         clean errors), info["loss"] is NaN (no single loss), and info["extra"] has "broken_by" (per example
         "clean", a stage name, or "" where robust), "stages" (names run), "robust_accuracy" (after the clean
@@ -141,6 +151,9 @@ def autoattack(model, x, y, *, eps, norm="linf", version="standard", loss="ce", 
     eps = check_epsilon(eps, bounds, norm)
     seed = check_seed(seed)
     batch_size = check_batch_size(batch_size)
+    budget = {"steps": int(check_positive(steps, "steps", integer=True)),
+              "n_queries": int(check_positive(n_queries, "n_queries", integer=True)),
+              "n_target_classes": int(check_positive(n_target_classes, "n_target_classes", integer=True))}
     inputs = prepare(model, x, y, bounds)
     if inputs.x.shape.rank != 4:
         raise ValueError(f"autoattack needs images shaped (batch, height, width, channels), got {inputs.x.shape}.")
@@ -155,13 +168,14 @@ def autoattack(model, x, y, *, eps, norm="linf", version="standard", loss="ce", 
     skipped: Dict[str, str] = {}
     stages_run: List[str] = []
     x_adv = inputs.x.numpy().copy()
+    moved = np.zeros(n, bool)  # x_adv already holds a stage's image
     example_steps, forward_passes = 0, n
 
     for stage, attack, settings in (STAGES[version] if eps > 0 else ()):
         if not robust.any():
             break
         entry, reason = _entry(attack)
-        settings, why = (_stage_settings(attack, settings, num_classes) if entry is not None else (None, reason))
+        settings, why = (_stage_settings(attack, settings, num_classes, budget) if entry is not None else (None, reason))
         if settings is None:
             skipped[stage] = why
             logger.warning("autoattack: stage %s skipped: %s.", stage, why)
@@ -182,7 +196,11 @@ def autoattack(model, x, y, *, eps, norm="linf", version="standard", loss="ce", 
         forward_passes += int(info["forward_passes"]) + idx.size
         example_steps += int(info["example_steps"])
         broken = idx[~still]
-        x_adv[broken] = x_stage.numpy()[~still]
+        x_stage = x_stage.numpy()
+        x_adv[broken] = x_stage[~still]
+        first_image = idx[still & ~moved[idx]]
+        x_adv[first_image] = x_stage[still & ~moved[idx]]
+        moved[idx] = True
         broken_by[broken] = stage
         robust[broken] = False
         seconds[stage] = time.perf_counter() - t0
@@ -200,6 +218,13 @@ def autoattack(model, x, y, *, eps, norm="linf", version="standard", loss="ce", 
                "version": version})
 
 
-registry.register("autoattack", autoattack, aliases=("aa",), defaults={"seed": 0},
-                  label=lambda s: "autoattack" + ("" if s.get("version", "standard") == "standard"
-                                                  else "-" + s["version"]))
+def _label(settings: Dict[str, Any]) -> str:
+    """"autoattack" (the published suite), with the version and any reduced budget spelled out."""
+    label = "autoattack" + ("" if settings.get("version", "standard") == "standard" else "-" + settings["version"])
+    published = (("steps", 100), ("n_queries", SQUARE_QUERIES), ("n_target_classes", N_TARGETS))
+    reduced = [f"{key}={settings[key]}" for key, full in published if settings.get(key, full) != full]
+    return label + (f"({','.join(reduced)})" if reduced else "")
+
+
+registry.register("autoattack", autoattack, aliases=("aa",), defaults={"seed": 0}, label=_label,
+                  quick_settings={"steps": 5, "n_queries": 100, "n_target_classes": 2})

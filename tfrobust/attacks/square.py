@@ -269,5 +269,5 @@ def square(model, x, y, *, eps, norm="linf", loss="margin", targeted=False, boun
                               extra={"queries": queries})
 
 
-register("square", square, needs_gradient=False, defaults={"loss": "margin"},
+register("square", square, needs_gradient=False, defaults={"loss": "margin"}, quick_settings={"n_queries": 200},
          label=lambda s: "square" + ("" if s.get("norm", "linf") == "linf" else "-l2"))
