@@ -8,6 +8,7 @@ return_info, **settings)``:
 - ``pgd``: projected gradient descent with restarts and per-example early stop (Madry et al. 2018).
 - ``apgd`` / ``apgd_targeted`` (Croce & Hein 2020), ``square`` (Andriushchenko et al. 2020, no gradient needed)
   and the ``autoattack`` ensemble (Croce & Hein 2020; spec names "autoattack" / "aa").
+- ``mifgsm``: momentum iterative FGSM, the transfer-strengthened attack (Dong et al. 2018).
 - ``noise``: random sign noise, the baseline every attack must beat (Carlini et al. 2019).
 
 Minimal-perturbation attacks, returning a ``MinimalPerturbation`` (per-example norms):
@@ -22,8 +23,13 @@ the one PGD step ``tfrobust.attacks.pgd_step``.
 from tfrobust.attacks import registry
 from tfrobust.attacks.apgd import apgd, apgd_targeted
 from tfrobust.attacks.autoattack import autoattack
+from tfrobust.attacks.cw import carlini_wagner_l2
+from tfrobust.attacks.deepfool import deepfool, deepfool_step
+from tfrobust.attacks.eot import eot, is_randomized
+from tfrobust.attacks.fab import fab, fab_minimal
 from tfrobust.attacks.fgsm import fgsm
 from tfrobust.attacks.info import INFO_KEYS, MinimalPerturbation, attack_info
+from tfrobust.attacks.mifgsm import mifgsm
 from tfrobust.attacks.minimal_epsilon import minimal_epsilon
 from tfrobust.attacks.noise import noise
 from tfrobust.attacks.optimization import optimization_attack
@@ -35,7 +41,8 @@ from tfrobust.attacks.spec import Attack, CallableAttack, as_attack, make_attack
 
 __all__ = [
     "fgsm", "rfgsm", "pgd", "noise", "optimization_attack", "minimal_epsilon",
-    "apgd", "apgd_targeted", "square", "autoattack",
+    "apgd", "apgd_targeted", "square", "autoattack", "mifgsm",
+    "fab", "fab_minimal", "carlini_wagner_l2", "deepfool", "deepfool_step", "eot", "is_randomized",
     "Attack", "CallableAttack", "as_attack", "make_attack", "parse_attack",
     "INFO_KEYS", "MinimalPerturbation", "attack_info", "register", "registry",
 ]
