@@ -11,6 +11,10 @@ callbacks, TensorBoard, ``tf.distribute`` and mixed precision working; the wrapp
 - ``prune``/``pruning_callbacks``/``strip``/``measured_sparsity``: Zhu & Gupta magnitude pruning via tfmot.
 - ``one_cycle``/``piecewise_linear``/``TriangularCyclicSchedule``: per-batch learning-rate schedules.
 - ``CatastrophicOverfittingGuard``: PGD on a held batch after each epoch, restore and stop on collapse.
+- ``TRADESModel`` (Zhang et al. 2019), ``MARTModel`` (Wang et al. 2020), ``AWPModel`` (Wu et al. 2020, on PGD-AT
+  or TRADES), ``EnsembleAdversarialModel`` (Tramèr et al. 2018), ``GradAlignModel`` (Andriushchenko &
+  Flammarion 2020), ``NFGSMModel`` (de Jorge et al. 2022); ``CatastrophicOverfittingDetector`` logs FGSM vs PGD
+  accuracy on a held batch every epoch.
 - ``resumable_callbacks``: epoch-level checkpoints so killed runs resume.
 """
 from tfrobust.training._wrapper import TrainingWrapper
