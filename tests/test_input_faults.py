@@ -128,6 +128,32 @@ def test_check_finite_logits_counts_and_truncates_the_index_list():
     check_finite_logits(np.ones((4, 3), np.float32))
 
 
+def test_robust_accuracy_refuses_nan_logits_and_nan_adversarial_images(images):
+    """Used to report 0.110 clean / 0.110 robust on a NaN model: argmax of NaN is class 0."""
+    from tfrobust.evaluation.robust_accuracy import robust_accuracy
+
+    x, y = images
+    x = x.copy()
+    x[:, 0, 0, 0] = 0.1
+    x[[11, 12], 0, 0, 0] = 0.9  # in the second batch of 8: reported as positions in the data
+    y = np.zeros(16, np.int64)  # the NaN rows would count as correct
+    with pytest.raises(ValueError, match=r"logits contain NaN or infinite values on the clean images for 2 of 8 "
+                                         r"examples \(indices 11, 12\)"):
+        robust_accuracy(_nan_model(), x, y, attack="fgsm", eps=0.1, batch_size=8)
+
+    weights = tf.constant(np.random.default_rng(5).normal(size=(64, 10)).astype(np.float32))
+
+    @tf.custom_gradient
+    def nan_gradient(t):  # finite forward pass, NaN input gradient: FGSM steps to NaN images
+        return t, lambda dy: dy * np.nan
+
+    model = lambda t: tf.reshape(nan_gradient(t), [-1, 64]) @ weights  # noqa: E731
+    labels = np.argmax(model(x), axis=1)
+    with pytest.raises(ValueError, match=r"adversarial images of fgsm contain NaN or infinite values at eps=0.1 "
+                                         r"for 16 of 16 examples"):
+        robust_accuracy(model, x, labels, attack="fgsm", eps=0.1)
+
+
 # --- 3. single-output (N, 1) binary classifiers ------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -220,11 +246,25 @@ def test_model_with_two_outputs_names_them_and_says_to_wrap(images):
         fgsm(model, x, y, eps=0.1)
 
 
-def test_unbatched_dataset_is_refused_from_its_element_spec(images):
+def test_unbatched_dataset_is_refused_from_its_element_spec(conv_model, images):
+    from tfrobust.evaluation.robust_accuracy import robust_accuracy
+
     x, y = images
     with pytest.raises(ValueError, match=r"single examples .* dataset.batch\(256\)"):
-        check_dataset_batched(tf.data.Dataset.from_tensor_slices((x, y)))
+        robust_accuracy(conv_model, tf.data.Dataset.from_tensor_slices((x, y)), attack="fgsm", eps=0.1)
     check_dataset_batched(tf.data.Dataset.from_tensor_slices((x, y)).batch(4))
+    result = robust_accuracy(conv_model, tf.data.Dataset.from_tensor_slices((x, y)).batch(4), attack="fgsm", eps=0)
+    assert result.n == 16
+
+
+def test_robust_accuracy_with_a_targeted_attack_is_refused(conv_model, images):
+    """robust_accuracy hands the true labels to the attack: as targets, every "success" would be free."""
+    from tfrobust.evaluation.robust_accuracy import robust_accuracy
+
+    x, _ = images
+    predicted = np.argmax(conv_model(x), axis=1)
+    with pytest.raises(ValueError, match="look like the true labels"):
+        robust_accuracy(conv_model, x, predicted, attack="pgd:targeted=True,steps=2", eps=0.1)
 
 
 # --- 7. bounded default chunk -------------------------------------------------------------------------

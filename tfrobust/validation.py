@@ -88,13 +88,15 @@ def _format_indices(indices: np.ndarray, limit: int = 5) -> str:
     return shown + (", ..." if indices.size > limit else "")
 
 
-def check_finite(values, what: str, where: str = "") -> None:
+def check_finite(values, what: str, where: str = "", indices=None) -> None:
     """Checks that a batch (examples on axis 0) holds no NaN or infinite value.
 
     Args:
         values: tensor or array, batch first.
         what: what the values are, for the message (e.g. "Images", "The model's logits").
         where: when they were computed, for the message (e.g. "on the clean images").
+        indices: optional example number of each row (e.g. positions in the whole dataset), used in
+            the message instead of the row numbers.
 
     Raises:
         ValueError: naming how many examples are non-finite and the first few indices.
@@ -111,20 +113,26 @@ def check_finite(values, what: str, where: str = "") -> None:
     bad = np.flatnonzero(np.concatenate(bad_parts))
     if bad.size:
         place = f" {where}" if where else ""
+        shown = bad if indices is None else np.asarray(indices).reshape(-1)[bad]
         raise ValueError(
             f"{what} contain NaN or infinite values{place} for {bad.size} of {int(x.shape[0])} examples "
-            f"(indices {_format_indices(bad)}). No accuracy computed from them could be trusted; "
+            f"(indices {_format_indices(shown)}). No accuracy computed from them could be trusted; "
             f"{'clean the input' if what == 'Images' else 'check the model (its weights, a log or a division in it)'}"
             f" before attacking.")
 
 
-def check_finite_logits(logits, where: str = "") -> None:
+def check_finite_logits(logits, where: str = "", indices=None) -> None:
     """Checks that model outputs are finite for every example (NaN logits would argmax to class 0).
+
+    Args:
+        logits: (N, classes) model outputs.
+        where: for the message, e.g. "on the clean images" or "after the attack at eps=0.1".
+        indices: optional example number of each row, reported instead of the row numbers.
 
     Raises:
         ValueError: which examples (count and first indices) have NaN or infinite logits.
     """
-    check_finite(logits, "The model's logits", where)
+    check_finite(logits, "The model's logits", where, indices)
 
 
 def _shape_text(shape) -> str:

@@ -1,5 +1,6 @@
 """Any callable from images to logits is attacked the same way: Keras 3 models, tf.functions."""
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfrobust.attacks import fgsm, pgd
@@ -32,3 +33,17 @@ def test_plain_tf_function_is_accepted(trained_cnn, small_batch, accuracy):
                                np.asarray(fgsm(trained_cnn, x, y, eps=0.1)), atol=1e-6)
     x_adv = pgd(function, x, y, eps=0.1, step_size=0.02, steps=10, seed=0)
     assert accuracy(trained_cnn, x_adv, y) < 0.5
+
+
+def test_declared_input_shapes_of_keras3_models_and_concrete_functions_are_checked(trained_cnn, small_batch):
+    """Wrong-rank images are refused before the first call for every kind of model that declares a shape."""
+    import keras  # Keras 3, only to check that its models' input shapes are read
+
+    x, y = small_batch
+    keras3_model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    concrete = tf.function(lambda images: trained_cnn(images, training=False)).get_concrete_function(
+        tf.TensorSpec([None, 28, 28, 1], tf.float32))
+    for model in (keras3_model, concrete):
+        assert np.asarray(fgsm(model, x[:4], y[:4], eps=0.1)).shape == (4, 28, 28, 1)
+        with pytest.raises(ValueError, match=r"lack the channel axis"):
+            fgsm(model, x[:4, ..., 0], y[:4], eps=0.1)

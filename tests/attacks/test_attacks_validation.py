@@ -45,6 +45,16 @@ CASES = {
     "optimization dlr": (lambda m, x, y: optimization_attack(m, x, y, loss="dlr"), ValueError, "Unknown loss"),
     "optimization c_init": (lambda m, x, y: optimization_attack(m, x, y, c_init=0.0), ValueError, "c_init"),
     "model not callable": (lambda m, x, y: fgsm("model.h5", x, y, eps=0.1), TypeError, "callable"),
+    "images without channel axis": (lambda m, x, y: pgd(m, x[..., 0], y, eps=0.1, step_size=0.01, steps=2),
+                                    ValueError, r"add it: x\[\.\.\., None\]"),
+    "single image without batch axis": (lambda m, x, y: fgsm(m, x[0], y[:1], eps=0.1), ValueError,
+                                        r"single image without a batch dimension"),
+    "images of another size": (lambda m, x, y: fgsm(m, x[:, :20, :20], y, eps=0.1), ValueError,
+                               r"do not fit .* \(None, 28, 28, 1\)"),
+    "targets are the true labels": (lambda m, x, y: pgd(m, x, y, eps=0.1, step_size=0.01, steps=2, targeted=True),
+                                    ValueError, "Targets equal the model's clean prediction"),
+    "targeted fgsm on the true labels": (lambda m, x, y: fgsm(m, x, y, eps=0.1, targeted=True), ValueError,
+                                         "look like the true labels"),
 }
 
 

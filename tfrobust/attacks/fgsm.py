@@ -52,7 +52,7 @@ def fgsm(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.
     eps = check_epsilon(eps, bounds, norm)
     check_seed(seed)
     batch_size = check_batch_size(batch_size)
-    inputs = prepare(model, x, y, bounds)
+    inputs = prepare(model, x, y, bounds, targeted=targeted)
     check_loss_classes(loss, inputs.model.num_classes, targeted)
     n = int(inputs.x.shape[0])
     grad_fn = _compiled.loss_gradient(inputs.model, loss, targeted)

@@ -74,7 +74,7 @@ def minimal_epsilon(model, x, y, epsilons=None, *, norm="linf", targeted=False, 
     batch_size = check_batch_size(batch_size)
     if epsilons is not None:
         _check_epsilons(epsilons, bounds, norm, 1)  # a bad grid fails before the model is touched
-    inputs = prepare(model, x, y, bounds)
+    inputs = prepare(model, x, y, bounds, targeted=targeted)
     grid = _check_epsilons(epsilons, bounds, norm, int(np.prod(inputs.x.shape[1:])))
     grad_fn = _compiled.loss_gradient(inputs.model, "ce", targeted)
     predict = _compiled.evaluate(inputs.model, "ce", targeted)

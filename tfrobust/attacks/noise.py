@@ -54,7 +54,7 @@ def noise(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0
     restarts = int(check_positive(restarts, "restarts", integer=True))
     seed = check_seed(seed)
     batch_size = check_batch_size(batch_size)
-    inputs = prepare(model, x, y, bounds)
+    inputs = prepare(model, x, y, bounds, targeted=targeted)
     n = int(inputs.x.shape[0])
     if eps == 0:
         best = inputs.x.numpy()

@@ -124,7 +124,7 @@ def optimization_attack(model, x, y, *, norm="l2", targeted=False, bounds=(0.0, 
     search_steps = check_positive(search_steps, "search_steps", integer=True)
     steps = check_positive(steps, "steps", integer=True)
     learning_rate = check_positive(learning_rate, "learning_rate")
-    inputs = prepare(model, x, y, bounds)
+    inputs = prepare(model, x, y, bounds, targeted=targeted)
 
     optimise = _compiled.cached_function(inputs.model, "optimization", (loss, targeted),
                                          _search_step_fn(loss, targeted))

@@ -196,7 +196,7 @@ def pgd(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.0
     restarts = check_positive(restarts, "restarts", integer=True)
     seed = check_seed(seed)
     batch_size = check_batch_size(batch_size)
-    inputs = prepare(model, x, y, bounds)
+    inputs = prepare(model, x, y, bounds, targeted=targeted)
     check_loss_classes(loss, inputs.model.num_classes, targeted)
 
     run = _PGDRun(inputs, norm=norm, loss=loss, targeted=targeted, eps=eps, step_size=step_size, steps=steps)

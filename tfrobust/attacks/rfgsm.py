@@ -57,7 +57,7 @@ def rfgsm(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0
     alpha = eps / 2.0 if alpha is None else check_epsilon(alpha, bounds, norm, name="alpha")
     seed = check_seed(seed)
     batch_size = check_batch_size(batch_size)
-    inputs = prepare(model, x, y, bounds)
+    inputs = prepare(model, x, y, bounds, targeted=targeted)
     check_loss_classes(loss, inputs.model.num_classes, targeted)
     n = int(inputs.x.shape[0])
     if eps == 0:

@@ -182,7 +182,7 @@ class Attack:
         return self.entry.function(model, x, y, bounds=bounds, return_info=return_info, **kwargs)
 
     def _identity(self, model, x, y, bounds, return_info):
-        inputs = prepare(model, x, y, bounds)
+        inputs = prepare(model, x, y, bounds, targeted=self.targeted)
         if not return_info:
             return inputs.x
         logits = inputs.model(inputs.x)

@@ -13,6 +13,7 @@ once, batch by batch, and every eps of a sweep is evaluated on a batch before th
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -22,9 +23,11 @@ import numpy as np
 import tensorflow as tf
 
 from tfrobust.attacks.spec import Attack, as_attack
+from tfrobust.evaluation.sharding import EvaluationShards
 from tfrobust.io import to_jsonable, write_json_atomic
 from tfrobust.logits import LogitsModel, as_logits_model
-from tfrobust.validation import check_bounds, check_epsilon, check_images, check_labels, check_positive
+from tfrobust.validation import (check_bounds, check_dataset_batched, check_epsilon, check_finite, check_finite_logits,
+                                 check_images, check_labels, check_positive)
 
 _BALL_TOLERANCE = 1e-5
 
@@ -108,6 +111,7 @@ def iterate_batches(x, y, batch_size: int) -> Iterator[Tuple[Any, Any]]:
     if isinstance(x, tf.data.Dataset):
         if y is not None:
             raise ValueError("With a tf.data.Dataset of (x, y) batches, pass y=None (labels come from the dataset).")
+        check_dataset_batched(x)
         for element in x:
             if not isinstance(element, (tuple, list)) or len(element) < 2:
                 raise ValueError("The Dataset must yield (images, labels) batches; batch it with .batch(n) first.")
@@ -128,9 +132,11 @@ def iterate_batches(x, y, batch_size: int) -> Iterator[Tuple[Any, Any]]:
         yield x[start:start + batch_size], y[start:start + batch_size]
 
 
-def predict_labels(model: Callable, x) -> np.ndarray:
-    """Arg-max class of ``model(x)`` as a numpy int array."""
-    return np.argmax(np.asarray(model(x)), axis=1).astype(np.int64)
+def predict_labels(model: Callable, x, where: str = "", indices=None) -> np.ndarray:
+    """Arg-max class of ``model(x)`` as a numpy int array; non-finite logits raise (naming ``where``)."""
+    logits = np.asarray(model(x))
+    check_finite_logits(logits, where, indices)
+    return np.argmax(logits, axis=1).astype(np.int64)
 
 
 def _check_inside_ball(attack, x, x_adv, eps: float, bounds) -> None:
@@ -158,10 +164,12 @@ class _EpsOutcome:
 
 
 def evaluate_epsilons(model: Callable, x, y, *, attack, epsilons: Sequence[float], batch_size: int = 256,
-                      early_stop: bool = True, bounds: Sequence[float] = (0.0, 1.0)):
+                      early_stop: bool = True, bounds: Sequence[float] = (0.0, 1.0), strategy=None):
     """Clean and robust per-example correctness of ``model`` for several eps in one pass over the data.
 
-    This is the engine behind ``robust_accuracy`` and ``epsilon_sweep``; see the module docstring.
+    This is the engine behind ``robust_accuracy`` and ``epsilon_sweep``; see the module docstring. With a
+    ``tf.distribute`` ``strategy`` the batches are spread over its replicas and workers
+    (``tfrobust.evaluation.sharding``), with the same per-example results.
 
     Returns:
         (logits_model, attack, epsilons, clean_correct, outcomes) with ``outcomes[i]`` holding the
@@ -176,33 +184,68 @@ def evaluate_epsilons(model: Callable, x, y, *, attack, epsilons: Sequence[float
     batch_size = int(check_positive(batch_size, "batch_size", integer=True))
     if not isinstance(early_stop, bool):
         raise TypeError(f"early_stop must be True or False, got {early_stop!r}.")
+    shards = EvaluationShards(strategy)
     logits_model: LogitsModel | None = None
-    clean_parts: List[np.ndarray] = []
-    outcomes = [_EpsOutcome([]) for _ in epsilons]
-    for xb, yb in iterate_batches(x, y, batch_size):
+    sizes: List[int] = []
+    offset = 0  # position of the batch in the data, for error messages and the results
+    for index, (xb, yb) in enumerate(iterate_batches(x, y, batch_size)):
         xb = check_images(xb, bounds)
         if logits_model is None:
             logits_model = as_logits_model(model, xb)
         yb = check_labels(yb, logits_model.num_classes, int(xb.shape[0]))
-        labels = yb.numpy().astype(np.int64)
-        clean = predict_labels(logits_model, xb) == labels
-        clean_parts.append(clean)
-        for eps, outcome in zip(epsilons, outcomes):
-            start = time.perf_counter()
-            robust = clean.copy()
-            idx = np.flatnonzero(clean) if early_stop else np.arange(len(labels))
-            if eps > 0 and idx.size:
-                x_att, y_att = tf.gather(xb, idx), tf.gather(yb, idx)
-                x_adv = attack(logits_model, x_att, y_att, eps=eps, bounds=bounds, early_stop=early_stop)
-                x_adv = tf.convert_to_tensor(x_adv, tf.float32)
-                _check_inside_ball(attack, x_att, x_adv, eps, bounds)
-                robust[idx] &= predict_labels(logits_model, x_adv) == labels[idx]
-                outcome.n_attacked += int(idx.size)
-            outcome.robust_correct.append(robust)
-            outcome.seconds += time.perf_counter() - start
+        if shards.owns(index):
+            shards.submit(index, functools.partial(_evaluate_batch, logits_model, attack, xb, yb, epsilons=epsilons,
+                                                   early_stop=early_stop, bounds=bounds, offset=offset))
+        sizes.append(int(xb.shape[0]))
+        offset += sizes[-1]
     if logits_model is None:
         raise ValueError("The dataset yielded no batches; nothing to evaluate.")
-    return logits_model, attack, epsilons, np.concatenate(clean_parts), outcomes
+    clean, robust, attacked, seconds = _combine(shards, shards.finish(), sizes, len(epsilons))
+    outcomes = [_EpsOutcome([robust[i]], int(attacked[i]), float(seconds[i])) for i in range(len(epsilons))]
+    return logits_model, attack, epsilons, clean, outcomes
+
+
+def _evaluate_batch(logits_model, attack, xb, yb, *, epsilons, early_stop, bounds, offset):
+    """Clean correctness and, per eps, robust correctness, attacked count and seconds of one batch."""
+    labels = yb.numpy().astype(np.int64)
+    clean = predict_labels(logits_model, xb, "on the clean images", offset + np.arange(len(labels))) == labels
+    robust_per_eps, attacked, seconds = [], [], []
+    for eps in epsilons:
+        start = time.perf_counter()
+        robust = clean.copy()
+        idx = np.flatnonzero(clean) if early_stop else np.arange(len(labels))
+        if eps > 0 and idx.size:
+            x_att, y_att = tf.gather(xb, idx), tf.gather(yb, idx)
+            x_adv = attack(logits_model, x_att, y_att, eps=eps, bounds=bounds, early_stop=early_stop)
+            x_adv = tf.convert_to_tensor(x_adv, tf.float32)
+            check_finite(x_adv, f"The adversarial images of {attack.label}", f"at eps={eps}", offset + idx)
+            _check_inside_ball(attack, x_att, x_adv, eps, bounds)
+            robust[idx] &= predict_labels(logits_model, x_adv, f"after {attack.label} at eps={eps}",
+                                          offset + idx) == labels[idx]
+        robust_per_eps.append(robust)
+        attacked.append(int(idx.size) if eps > 0 else 0)
+        seconds.append(time.perf_counter() - start)
+    return clean, robust_per_eps, attacked, seconds
+
+
+def _combine(shards: EvaluationShards, results, sizes: List[int], num_eps: int):
+    """Per-example arrays over the whole data from this worker's batches, summed over workers as counts."""
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    n = int(starts[-1])
+    clean = np.zeros(n, np.int8)
+    robust = np.zeros((num_eps, n), np.int8)
+    attacked, seconds = np.zeros(num_eps), np.zeros(num_eps)
+    for index, (batch_clean, batch_robust, batch_attacked, batch_seconds) in results.items():
+        rows = slice(starts[index], starts[index + 1])
+        clean[rows] = batch_clean
+        robust[:, rows] = np.stack(batch_robust)
+        attacked += batch_attacked
+        seconds += batch_seconds
+    if shards.num_workers > 1:
+        total = shards.all_reduce_sum(np.concatenate([clean, robust.reshape(-1), attacked, seconds]))
+        clean, robust = total[:n], total[n:n + num_eps * n].reshape(num_eps, n)
+        attacked, seconds = total[n + num_eps * n:n + num_eps * n + num_eps], total[n + num_eps * n + num_eps:]
+    return clean.astype(bool), robust.astype(bool), attacked, seconds
 
 
 def model_name(model) -> str:
@@ -214,7 +257,7 @@ def model_name(model) -> str:
 
 def robust_accuracy(model: Callable, x, y=None, *, attack, eps: float, batch_size: int = 256,
                     early_stop: bool = True, bounds: Sequence[float] = (0.0, 1.0),
-                    per_example: bool = False) -> RobustAccuracyResult:
+                    per_example: bool = False, strategy=None) -> RobustAccuracyResult:
     """Robust accuracy of ``model`` under ``attack`` at ``eps`` (Madry et al. 2017; Croce & Hein 2020).
 
     Args:
@@ -229,6 +272,8 @@ def robust_accuracy(model: Callable, x, y=None, *, attack, eps: float, batch_siz
         early_stop: attack only examples that are still classified correctly (same number, less work).
         bounds: (low, high) of valid pixel values.
         per_example: keep per-example clean and robust correctness in the result.
+        strategy: a ``tf.distribute`` strategy whose replicas and workers share the attack batches
+            (``tfrobust.evaluation.sharding``); the numbers equal the single-device ones example for example.
 
     Returns:
         A ``RobustAccuracyResult``.
@@ -238,7 +283,8 @@ def robust_accuracy(model: Callable, x, y=None, *, attack, eps: float, batch_siz
             output leaves the eps-ball or the bounds.
     """
     logits_model, attack, (eps,), clean, (outcome,) = evaluate_epsilons(
-        model, x, y, attack=attack, epsilons=[eps], batch_size=batch_size, early_stop=early_stop, bounds=bounds)
+        model, x, y, attack=attack, epsilons=[eps], batch_size=batch_size, early_stop=early_stop, bounds=bounds,
+        strategy=strategy)
     robust = np.concatenate(outcome.robust_correct)
     return RobustAccuracyResult(
         attack=attack.label, attack_config={"name": attack.name, **attack.resolve(eps)}, eps=eps, n=int(clean.size),
