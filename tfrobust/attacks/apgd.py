@@ -151,6 +151,15 @@ def _segment_fn(norm, loss, loss_targeted, goal_targeted, eot_samples):
     return build
 
 
+def call_batch_generic(fn, *args):
+    """Calls the compiled ``fn`` after tracing it once for any batch size (rank >= 1 arguments get a None
+    batch dimension): early stop shrinks the batch at every check, and without this the first two sizes
+    would each cost a trace (seconds for an attack loop), the later ones none."""
+    specs = [tf.TensorSpec([None] + a.shape[1:].as_list() if a.shape.rank else [], a.dtype) for a in args]
+    fn.get_concrete_function(*specs)  # traced on the first call only; cached by tf.function afterwards
+    return fn(*args)
+
+
 def _bucket(active: int, full: int) -> int:
     """Rows to run ``active`` examples at: exact without XLA, else the next power of two (one compile per size)."""
     if not config.use_xla():
@@ -200,7 +209,7 @@ class _APGDRun:
             if state is None:  # the start point of this run
                 x_start = tf.gather_nd(x0, rows)
                 best_sub = [tf.gather_nd(t, rows) for t in best]
-                best_adv, best_loss, fooled, f0, g0 = self.start_fn(*fixed, x_start, *best_sub)
+                best_adv, best_loss, fooled, f0, g0 = call_batch_generic(self.start_fn, *fixed, x_start, *best_sub)
                 self.example_steps += padded.size * self.eot_samples
                 n = padded.size
                 step = tf.fill([n], INITIAL_STEP_FACTOR * self.eps)
@@ -208,8 +217,8 @@ class _APGDRun:
                        best_adv, best_loss, fooled)
             else:
                 sub = [tf.gather_nd(t, rows) for t in state]
-            sub = self.segment_fn(*fixed, *sub, *self.scalars, tf.constant(w_next - w_prev),
-                                  tf.constant(index == 0), tf.constant(w_next < self.steps))
+            sub = call_batch_generic(self.segment_fn, *fixed, *sub, *self.scalars, tf.constant(w_next - w_prev),
+                                     tf.constant(index == 0), tf.constant(w_next < self.steps))
             self.example_steps += padded.size * (w_next - w_prev) * self.eot_samples
             keep = tf.constant(active[:, None])
             if state is None:  # rows of examples that never run stay zero and are never read

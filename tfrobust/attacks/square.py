@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from tfrobust import config
 from tfrobust.attacks import _compiled
+from tfrobust.attacks.apgd import call_batch_generic
 from tfrobust.attacks._inputs import check_batch_size, check_flag, check_seed, chunks, prepare
 from tfrobust.attacks.info import attack_info
 from tfrobust.attacks.losses import margin
@@ -249,8 +250,8 @@ def square(model, x, y, *, eps, norm="linf", loss="margin", targeted=False, boun
                 active = np.flatnonzero(~fooled)
                 n_iters = min(SQUARE_CHECK_EVERY, n_queries - 1 - it)
                 idx = tf.constant(active[:, None])
-                sub_best, sub_loss, sub_fooled = loop(
-                    tf.gather_nd(x_part, idx), tf.gather_nd(labels, idx), tf.gather_nd(x_best, idx),
+                sub_best, sub_loss, sub_fooled = call_batch_generic(
+                    loop, tf.gather_nd(x_part, idx), tf.gather_nd(labels, idx), tf.gather_nd(x_best, idx),
                     tf.gather_nd(best_loss, idx), tf.zeros([active.size], tf.bool),
                     tf.constant(offset + active, tf.int32), seed_t, tf.constant(it), tf.constant(n_iters), *scalars)
                 queries[offset + active] += n_iters
