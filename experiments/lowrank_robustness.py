@@ -24,43 +24,37 @@ from typing import Dict, Tuple
 
 import tf_keras as keras
 
-from tfrobust import experiment, published, study_report
-from tfrobust.evaluation.results import markdown_table
 from tfrobust.models import build, count_conv_layers
 from tfrobust.models.rank_schedules import resolve_ranks
+from tfrobust.studies import CurveSettings, StudyConfig, StudyReport, compile_classifier, fit, run_script, start
+from tfrobust.studies.curves import curve_sections, curve_study, fgsm_curves
+from tfrobust.studies.published import LOWRANK_FINDINGS, SEED_COMPRESSION
+from tfrobust.studies.report import training_summary
+from tfrobust.studies.verdicts import LOWER_CLEAN, UNCHANGED_CLEAN
 
 EXPERIMENT = "lowrank_robustness"
+BASELINE = "standard"
 
 
 @dataclasses.dataclass(frozen=True)
-class LowRankConfig(experiment.ExperimentConfig):
-    """Settings of the low-rank study (fields of ``ExperimentConfig`` plus these).
+class LowRankConfig(CurveSettings, StudyConfig):
+    """Settings of the low-rank study.
 
     Attributes:
-        models: ``tfrobust.models`` names with seed-004 rank schedules (alexnet, resnet18).
-        convs: conv choices: "standard" (baseline), "LR1", "LR2".
-        epsilons: ε grid of the FGSM curves (include 0).
-        minimal_eps_points: grid size of the minimal-ε measurement (0 skips it).
-        train_augment: random crop / flip augmentation during training.
+        models: Comma-separated model names with seed-004 rank schedules (alexnet, resnet18).
+        convs: Comma-separated conv choices: standard (the baseline), LR1, LR2.
+        minimal_eps_points: Grid size of the per-example minimal FGSM ε (0 skips it).
+        train_augment: Random crop and flip augmentation during training.
         low_rank_batch_norm: BatchNorm between the vertical and horizontal factors (Tai et al. 2016).
     """
 
     models: Tuple[str, ...] = ("alexnet",)
-    convs: Tuple[str, ...] = ("standard", "LR1", "LR2")
-    epsilons: Tuple[float, ...] = (0.0, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2)
+    convs: Tuple[str, ...] = (BASELINE, "LR1", "LR2")
     minimal_eps_points: int = 41
     train_augment: bool = False
     low_rank_batch_norm: bool = True
 
     SWEEP_FIELDS = ("models", "convs")
-    HELP = {
-        "models": "Comma-separated model names (alexnet, resnet18).",
-        "convs": "Comma-separated conv choices: standard, LR1, LR2.",
-        "epsilons": "Comma-separated ε grid of the FGSM curves.",
-        "minimal_eps_points": "Grid size of the minimal FGSM ε (0 skips it).",
-        "train_augment": "Random crop and flip augmentation during training.",
-        "low_rank_batch_norm": "BatchNorm between the two factors of each low-rank convolution.",
-    }
 
 
 PRESETS: Dict[str, LowRankConfig] = {
@@ -80,99 +74,59 @@ def _key(model_name: str, conv: str) -> str:
     return f"{model_name}_{conv}"
 
 
-def _train_and_evaluate(run: experiment.ExperimentRun, data: experiment.ExperimentData, config: LowRankConfig,
-                        model_name: str, conv: str) -> dict:
+def _train_and_evaluate(run, data, config: LowRankConfig, model_name: str, conv: str):
     key = _key(model_name, conv)
 
-    def build_model():
-        return build(model_name, data.input_shape, data.num_classes, conv=conv, model_name=key,
-                     low_rank_batch_norm=config.low_rank_batch_norm)
-
     def train(model, callbacks):
-        experiment.compile_classifier(model, keras.optimizers.Adam(config.learning_rate))
-        experiment.fit(model, data, config, callbacks, augment=config.train_augment)
+        compile_classifier(model, keras.optimizers.Adam(config.learning_rate))
+        fit(model, data, config.epochs, callbacks, augment=config.train_augment)
         return model
 
     started = time.time()
-    model = run.trained_model(key, build_model, train)
+    model = run.trained_model(key, lambda: build(model_name, data.input_shape, data.num_classes, conv=conv,
+                                                 model_name=key, low_rank_batch_norm=config.low_rank_batch_norm),
+                              train)
     train_seconds = time.time() - started
-    entry = study_report.fgsm_curves(model, data.x_eval, data.y_eval, config.epsilons,
-                                   minimal_eps_points=config.minimal_eps_points)
-    run.log_evaluation(key, sweeps={"fgsm": study_report.sweep_of(entry)})
-    ranks = resolve_ranks(model_name, conv, count_conv_layers(model_name))
-    entry.update({"model": model_name, "conv": conv, "ranks": ranks, "parameters": int(model.count_params()),
-                  "train_seconds": train_seconds})
-    return entry
+    measures = fgsm_curves(model, data.x_eval, data.y_eval, config.epsilons,
+                           minimal_eps_points=config.minimal_eps_points)
+    run.log_evaluation(key, sweeps={"fgsm": measures.fgsm})
+    measures.details = {"model": model_name, "conv": conv,
+                        "ranks": resolve_ranks(model_name, conv, count_conv_layers(model_name)),
+                        "parameters": int(model.count_params()), "train_seconds": train_seconds}
+    return measures
 
 
-def _markdown(run: experiment.ExperimentRun, config: LowRankConfig, per_model: Dict[str, Dict[str, dict]],
-              verdicts: Dict[str, dict]) -> str:
-    lines = [
-        f"# Low-rank convolutions and FGSM robustness ({run.name})",
-        "",
-        f"Reproduces seed 004 (`{published.SEED_COMPRESSION}`), Section 4.2, Figure 12, on {config.dataset} "
-        f"({config.train_size or 'all'} training examples, {config.epochs} epochs, batch {config.batch_size}, "
-        f"Adam {config.learning_rate:g}). LR1/LR2: seed 004's rank schedules (LR2 = LR1 / 2) on every k×k "
-        f"convolution (Tai et al. 2016 vertical k×1 + horizontal 1×k, "
-        f"{'with' if config.low_rank_batch_norm else 'without'} BatchNorm between); the classifier stays "
-        f"free. Accuracy under FGSM on {config.eval_size} test examples; *mean drop* averages "
-        f"drop(ε) = acc(0) - acc(ε) over the ε > 0 of the grid; *median min-ε* is the median smallest FGSM ε "
-        f"that flips a correctly classified example.",
-        "",
-    ]
-    for model_name, entries in per_model.items():
-        rows = study_report.curves_rows(entries, config.epsilons, label="conv")
-        for row, entry in zip(rows, entries.values()):
-            row["ranks"] = "full" if entry["ranks"] is None else "-".join(str(r) for r in entry["ranks"])
-            row["params"] = f"{entry['parameters']:,}"
-            verdict = verdicts.get(model_name, {}).get(row["conv"])
-            row["vs standard"] = f"{verdict['robustness']}, {verdict['clean']}" if verdict else "baseline"
-        columns = ["conv", "ranks", "params"] + [c for c in rows[0] if c not in ("conv", "ranks", "params")]
-        findings = published.LOWRANK_FINDINGS.get(model_name, ())
-        lines += [f"## {model_name}", "", markdown_table(rows, columns, float_format=".3f"), "",
-                  f"Figures: `{model_name}_accuracy.png`, `{model_name}_drop.png`.", "",
-                  "Published (seed 004 shows curves only; its stated findings):", "",
-                  published.findings_markdown(findings) if findings else "- (no finding for this model in seed 004)",
-                  ""]
-    summary = []
-    for model_name in per_model:
-        for conv, verdict in verdicts.get(model_name, {}).items():
-            for finding in published.LOWRANK_FINDINGS.get(model_name, ()):
-                ours = verdict["clean"] if finding.direction in (published.LOWER_CLEAN, published.UNCHANGED_CLEAN) \
-                    else verdict["robustness"]
-                summary.append([model_name, conv, f"{finding.citation}: {finding.direction}", ours])
-    if summary:
-        lines += ["## Direction of each effect (vs standard convolutions)", "",
-                  markdown_table(summary, ["model", "conv", "seed 004", "ours"]), ""]
-    lines += [f"TensorBoard: `{run.logdir}`. Wall time: {run.wall_time_s:.0f} s.", ""]
-    return "\n".join(lines)
+def _markdown(run, config: LowRankConfig, study) -> str:
+    batch_norm = "with" if config.low_rank_batch_norm else "without"
+    setting = (f"Reproduces seed 004 (`{SEED_COMPRESSION}`), Section 4.2, Figure 12, on {training_summary(config)}. "
+               f"LR1/LR2: seed 004's rank schedules (LR2 = LR1 / 2) on every k×k convolution (Tai et al. 2016 "
+               f"vertical k×1 + horizontal 1×k, {batch_norm} BatchNorm between); the classifier stays free. Accuracy "
+               f"under FGSM on {config.eval_size} test examples; *mean drop* averages drop(ε) = acc(0) - acc(ε) over "
+               f"the ε > 0 of the grid; *median min-ε* is the median smallest FGSM ε that flips a correctly "
+               f"classified example.")
+    report = StudyReport("Low-rank convolutions and FGSM robustness", run).paragraph(setting)
+    curve_sections(report, study, config.epsilons, label="conv", verdict_column="vs standard",
+                   columns=lambda m: {"ranks": "full" if m["ranks"] is None else "-".join(str(r) for r in m["ranks"]),
+                                      "params": f"{m['parameters']:,}"},
+                   findings=lambda model: LOWRANK_FINDINGS.get(model, ()),
+                   intro="Published (seed 004 shows curves only; its stated findings):")
+    summary = [[model, conv, f"{finding.citation}: {finding.direction}",
+                verdict["clean"] if finding.direction in (LOWER_CLEAN, UNCHANGED_CLEAN) else verdict["robustness"]]
+               for model, verdicts in study.verdicts.items() for conv, verdict in verdicts.items()
+               for finding in LOWRANK_FINDINGS.get(model, ())]
+    report.directions("Direction of each effect (vs standard convolutions)", summary,
+                      ["model", "conv", "seed 004", "ours"])
+    return report.footer().markdown()
 
 
 def run(config: LowRankConfig) -> dict:
-    """Trains every (model, conv) not finished yet, attacks them, writes the results.
-
-    Args:
-        config: the settings (``PRESETS[name]`` with overrides, see ``experiment.make_config``).
-
-    Returns:
-        The content of ``results.json``.
-    """
-    experiment_run, data = experiment.start(EXPERIMENT, config)
-    per_model, verdicts, figures = {}, {}, []
-    for model_name in config.models:
-        for conv in config.convs:
-            experiment_run.cached(_key(model_name, conv), lambda m=model_name, c=conv: _train_and_evaluate(
-                experiment_run, data, config, m, c))
-        entries = {conv: experiment_run.entries[_key(model_name, conv)] for conv in config.convs}
-        per_model[model_name] = entries
-        if "standard" in entries:
-            verdicts[model_name] = {conv: study_report.curve_directions(entries["standard"], entry)
-                                    for conv, entry in entries.items() if conv != "standard"}
-        figures += study_report.plot_curves(entries, experiment_run.results_dir, model_name,
-                                          f"{model_name}, low-rank convolutions")
-    markdown = _markdown(experiment_run, config, per_model, verdicts)
-    return experiment_run.finish(markdown, verdicts=verdicts, figures=figures)
+    """Trains every (model, conv) not finished yet, attacks them; returns results.json."""
+    store, data = start(EXPERIMENT, config)
+    study = curve_study(store, config.models, config.convs, key=_key, label=str,
+                        measure=lambda m, c: _train_and_evaluate(store, data, config, m, c), baseline=BASELINE,
+                        what="low-rank convolutions")
+    return store.finish(_markdown(store, config, study), verdicts=study.verdicts, figures=study.figures)
 
 
 if __name__ == "__main__":
-    experiment.run_script(run, LowRankConfig, PRESETS)
+    run_script(run, LowRankConfig, PRESETS)

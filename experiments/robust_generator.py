@@ -29,26 +29,25 @@ Usage:
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from typing import Dict, Optional
 
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
-from absl import app
 
-from tfrobust import experiment
+from tfrobust import plotting
 from tfrobust import tensorboard as tfr_tensorboard
 from tfrobust.data import load as load_dataset
-from tfrobust.evaluation.attack_spec import Attack
-from tfrobust.evaluation.results import markdown_table
 from tfrobust.evaluation.robust_accuracy import robust_accuracy
 from tfrobust.hypernet import (DirectGeneratorModel, Generator, GeneratorValueModel, PGDSettings, RobustnessMeter,
                                TargetNetwork, ValueNetwork, flatten_from, load_into, pretrain_generator)
 from tfrobust.hypernet.robustness import Measurement
-from tfrobust.hypernet.sampling import PUBLISHED, plot_accuracy_vs_robustness, sample_networks, summarise_samples
+from tfrobust.hypernet.sampling import sample_networks, summarise_samples
 from tfrobust.models import build
+from tfrobust.studies import AttackSettings, StudyConfig, StudyReport, compile_classifier, fit, run_script, start
+from tfrobust.studies.config import Settings
+from tfrobust.studies.published import GENERATOR_PUBLISHED as PUBLISHED
 from tfrobust.training import PGDAdversarialModel
 
 EXPERIMENT = "robust_generator"
@@ -56,93 +55,93 @@ MODES = ("value", "direct")
 
 
 @dataclasses.dataclass(frozen=True)
-class RobustGeneratorConfig(experiment.ExperimentConfig):
-    """Settings of the generator study (fields of ``ExperimentConfig`` plus these).
+class _PGDSettings(Settings):
+    """The PGD of the robustness R and of the PGD-trained reference LeNet-5.
 
     Attributes:
-        mode: "value", "direct" or "both".
-        eps: PGD-L∞ radius of R (seed: 0.175).
-        pgd_travel: steps × step size of every PGD (seed: 160 × 0.00225 = 0.36); the step size is
+        pgd_travel: steps × step size of every PGD of R (seed: 160 × 0.00225 = 0.36); the step size is
             pgd_travel / steps, so fewer steps keep the same reach.
         eval_pgd_steps: PGD steps when measuring the reference and the sampled networks (seed: 160).
         loop_pgd_steps: PGD steps inside the training loops (seed: 160).
         at_pgd_steps: PGD steps of the PGD-trained LeNet-5's training attack (step 2.5ε / steps, Madry et al.).
-        at_epochs: epochs of the PGD-trained LeNet-5 (default: ``epochs``).
-        pretrain_steps: generator pretraining steps (MSE to the original θ).
-        pretrain_learning_rate: Adam learning rate of the pretraining.
-        loop_epochs: epochs of each loop (TensorBoard points).
-        loop_steps_per_epoch: generator steps per loop epoch.
-        subset_size: examples of the subset T̃ drawn for each loop step.
-        value_samples_per_step: generated networks per step in value mode.
-        direct_samples_per_step: generated networks per step in direct mode.
-        generator_learning_rate: Adam learning rate of G in value mode.
-        value_learning_rate: Adam learning rate of V.
-        direct_learning_rate: Adam learning rate of G in direct mode.
-        value_updates_per_step: V updates per measured batch (seed: 1).
-        generator_start_step: value-mode steps with V alone before G moves (seed: 0).
-        exploration_std: σ of the weight noise of V's training samples (seed: 0).
-        alpha: weight of accuracy in the objective (β = 1 - α; seed 0.5).
-        num_samples: networks sampled from each trained generator (seed: 20).
-        latent_bound: s ~ U([-b, b]²) (seed: 10).
-        check_steps: steps of the stronger PGD (``tfrobust.evaluation.robust_accuracy``, cross entropy and margin
-            loss, Madry step 2.5ε/steps) that re-attacks the reference networks and the best sample of each mode.
-        check_restarts: random restarts of that PGD.
+        at_epochs: epochs of the PGD-trained LeNet-5 (default: --epochs).
     """
 
-    mode: str = "both"
-    eps: float = 0.175
     pgd_travel: float = 0.36
     eval_pgd_steps: int = 160
     loop_pgd_steps: int = 160
     at_pgd_steps: int = 40
     at_epochs: Optional[int] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _LoopSettings(Settings):
+    """Generator pretraining and the length of the loops.
+
+    Attributes:
+        pretrain_steps: generator pretraining steps (MSE to the original θ).
+        pretrain_learning_rate: Adam learning rate of the pretraining.
+        loop_epochs: epochs of each loop (TensorBoard points).
+        loop_steps_per_epoch: generator steps per loop epoch.
+        subset_size: examples of the subset T̃ drawn for each loop step.
+    """
+
     pretrain_steps: int = 2000
     pretrain_learning_rate: float = 1e-3
     loop_epochs: int = 20
     loop_steps_per_epoch: int = 100
     subset_size: int = 512
+
+
+@dataclasses.dataclass(frozen=True)
+class _ValueModeSettings(Settings):
+    """The seed's G/V loop (value mode).
+
+    Attributes:
+        value_samples_per_step: generated networks per step in value mode.
+        generator_learning_rate: Adam learning rate of G in value mode.
+        value_learning_rate: Adam learning rate of V.
+        value_updates_per_step: V updates per measured batch (seed: 1).
+        generator_start_step: value-mode steps with V alone before G moves (seed: 0).
+    """
+
     value_samples_per_step: int = 8
-    direct_samples_per_step: int = 4
     generator_learning_rate: float = 1e-5
     value_learning_rate: float = 1e-4
-    direct_learning_rate: float = 1e-4
     value_updates_per_step: int = 2
     generator_start_step: int = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class RobustGeneratorConfig(_ValueModeSettings, _LoopSettings, _PGDSettings, AttackSettings, StudyConfig):
+    """Settings of the generator study (``eps``: the PGD-L∞ radius of R, seed 0.175; ``attack``: the stronger PGD,
+    with cross entropy and with the margin loss, that re-attacks the reference networks and the best samples).
+
+    Attributes:
+        mode: value (the seed's G/V loop), direct (no V: CE through the target network) or both.
+        exploration_std: σ of the weight noise of V's training samples (seed: 0).
+        direct_samples_per_step: generated networks per step in direct mode.
+        direct_learning_rate: Adam learning rate of G in direct mode.
+        alpha: weight of accuracy in the objective (β = 1 - α; seed 0.5).
+        num_samples: networks sampled from each trained generator (seed: 20).
+        latent_bound: s ~ U([-b, b]²) (seed: 10).
+    """
+
+    mode: str = "both"
+    eps: float = 0.175
+    attack: str = "pgd:steps=200,restarts=3"
     exploration_std: float = 0.0
+    direct_samples_per_step: int = 4
+    direct_learning_rate: float = 1e-4
     alpha: float = 0.5
     num_samples: int = 20
     latent_bound: float = 10.0
-    check_steps: int = 200
-    check_restarts: int = 3
 
     SWEEP_FIELDS = ("mode",)
-    HELP = {
-        "mode": "value (seed's G/V loop), direct (no V: CE through the target network) or both.",
-        "eps": "PGD-Linf radius of the robustness R (seed 0.175).",
-        "pgd_travel": "steps x step size of every PGD (seed 160 x 0.00225 = 0.36).",
-        "eval_pgd_steps": "PGD steps when measuring reference and sampled networks (seed 160).",
-        "loop_pgd_steps": "PGD steps inside the training loops (seed 160).",
-        "at_pgd_steps": "PGD steps of the PGD-trained LeNet-5's training attack.",
-        "at_epochs": "Epochs of the PGD-trained LeNet-5 (default: --epochs).",
-        "pretrain_steps": "Generator pretraining steps.",
-        "pretrain_learning_rate": "Adam learning rate of the pretraining.",
-        "loop_epochs": "Epochs of each generator loop.",
-        "loop_steps_per_epoch": "Generator steps per loop epoch.",
-        "subset_size": "Examples of T~ per loop step.",
-        "value_samples_per_step": "Generated networks per value-mode step.",
-        "direct_samples_per_step": "Generated networks per direct-mode step.",
-        "generator_learning_rate": "Adam learning rate of G in value mode.",
-        "value_learning_rate": "Adam learning rate of V.",
-        "direct_learning_rate": "Adam learning rate of G in direct mode.",
-        "value_updates_per_step": "V updates per measured batch (seed 1).",
-        "generator_start_step": "Value-mode steps that train V alone first (seed 0).",
-        "exploration_std": "Std of the weight noise of V's training samples (seed 0).",
-        "alpha": "Weight of accuracy in the objective; beta = 1 - alpha.",
-        "num_samples": "Networks sampled from each trained generator (seed 20).",
-        "latent_bound": "Latent points s ~ U([-b, b]^2) (seed 10).",
-        "check_steps": "Steps of the stronger PGD (ce and margin) re-attacking the best networks.",
-        "check_restarts": "Random restarts of that PGD.",
-    }
+
+    def validate(self) -> None:
+        if self.mode not in MODES + ("both",):
+            raise ValueError(f"--mode must be value, direct or both, got {self.mode!r}.")
 
 
 PRESETS: Dict[str, RobustGeneratorConfig] = {
@@ -151,7 +150,7 @@ PRESETS: Dict[str, RobustGeneratorConfig] = {
     "quick": RobustGeneratorConfig(
         preset="quick", dataset="mnist5k", epochs=6, batch_size=64, learning_rate=2e-3, eval_size=500,
         eval_pgd_steps=20, loop_pgd_steps=10, at_pgd_steps=10, at_epochs=10, pretrain_steps=300,
-        loop_epochs=10, loop_steps_per_epoch=10, subset_size=128, check_steps=50, check_restarts=2),
+        loop_epochs=10, loop_steps_per_epoch=10, subset_size=128, attack="pgd:steps=50,restarts=2"),
     # The seed's settings on MNIST (tfds): PGD-Linf eps 0.175, 160 steps of 0.00225 everywhere, 20 samples.
     # Not given by the seed (our choices): 2,000 generator steps per mode, subsets of 512, learning rates.
     "paper": RobustGeneratorConfig(
@@ -164,24 +163,20 @@ def _pgd(config: RobustGeneratorConfig, steps: int) -> PGDSettings:
 
 
 def _modes(config: RobustGeneratorConfig):
-    if config.mode == "both":
-        return MODES
-    if config.mode not in MODES:
-        raise ValueError(f"--mode must be value, direct or both, got {config.mode!r}.")
-    return (config.mode,)
+    return MODES if config.mode == "both" else (config.mode,)
 
 
 def _train_references(run, data, config):
     """The original LeNet-5 (standard training) and the PGD-trained LeNet-5."""
     def standard(model, callbacks):
-        experiment.compile_classifier(model, keras.optimizers.Adam(config.learning_rate))
-        experiment.fit(model, data, config, callbacks)
+        compile_classifier(model, keras.optimizers.Adam(config.learning_rate))
+        fit(model, data, config.epochs, callbacks)
 
     def adversarial(model, callbacks):
         steps = config.at_pgd_steps
         wrapper = PGDAdversarialModel(model, eps=config.eps, step_size=2.5 * config.eps / steps, steps=steps)
         wrapper.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-        experiment.fit(wrapper, data, config, callbacks, epochs=config.at_epochs)
+        fit(wrapper, data, config.epochs if config.at_epochs is None else config.at_epochs, callbacks)
 
     def lenet(name):
         return lambda: build("lenet5", data.input_shape, data.num_classes, model_name=name)
@@ -202,10 +197,8 @@ def _as_measurement(entry) -> Measurement:
 
 
 def _pretrained_generator(run, config, target, theta) -> Generator:
-    path = run.weights_path("generator_pretrained")
     generator = Generator(target.theta_size)
-    if os.path.exists(path):
-        generator.load_weights(path)
+    if run.load_weights(generator, "generator_pretrained"):
         return generator
     generator.set_output_scale(theta, target.shapes)
     writer = tf.summary.create_file_writer(run.model_logdir("pretraining"))
@@ -213,10 +206,7 @@ def _pretrained_generator(run, config, target, theta) -> Generator:
     losses = pretrain_generator(generator, theta, steps=config.pretrain_steps, latent_bound=config.latent_bound,
                                 learning_rate=config.pretrain_learning_rate, summary_writer=writer)
     writer.close()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    partial = path[: -len(".weights.h5")] + ".partial.weights.h5"  # the suffix selects the weights format
-    generator.save_weights(partial)
-    os.replace(partial, path)
+    run.save_weights(generator, "generator_pretrained")
     run.record("pretraining", {"losses": losses, "seconds": time.time() - started})
     return generator
 
@@ -277,11 +267,11 @@ def _strong_check(theta, data, config, table_robust_accuracy: float) -> dict:
     load_into(model, theta)
     results = {}
     for loss in ("ce", "margin"):
-        attack = Attack("pgd", steps=config.check_steps, restarts=config.check_restarts, loss=loss, seed=config.seed)
+        attack = config.attack_spec(loss=loss)
         results[loss] = robust_accuracy(model, data.x_eval, data.y_eval, attack=attack, eps=config.eps,
                                         per_example=True)
     survived = np.logical_and.reduce([r.robust_correct for r in results.values()])
-    return {"attack": f"pgd-{config.check_steps}x{config.check_restarts}, ce and margin, eps={config.eps:g}",
+    return {"attack": f"{config.attack_spec().label} and its margin-loss twin, eps={config.eps:g}",
             "robust_accuracy": float(survived.mean()), "clean_accuracy": results["ce"].clean_accuracy,
             "per_loss": {loss: r.robust_accuracy for loss, r in results.items()},
             "robust_accuracy_measured_before": table_robust_accuracy}
@@ -352,54 +342,39 @@ def _strong_cell(verdict) -> str:
 
 def _markdown(run, config, entries, verdicts) -> str:
     eval_pgd, loop_pgd = _pgd(config, config.eval_pgd_steps), _pgd(config, config.loop_pgd_steps)
-    scaled = config.eval_pgd_steps != 160 or config.loop_pgd_steps != 160
-    lines = [
-        f"# Generator of robust LeNet-5 weights ({run.name})",
-        "",
+    report = StudyReport("Generator of robust LeNet-5 weights", run).paragraph(
         f"Seed 000 (Ballarin 2020) on {config.dataset}: A and R on {config.eval_size} test examples, "
         f"R under {eval_pgd.describe()}; loops measured with {loop_pgd.describe()} on subsets of "
         f"{config.subset_size} training examples; {config.loop_epochs * config.loop_steps_per_epoch} generator "
         f"steps per mode; α = {config.alpha:g}. R = 1 - successful attacks / attacked (correctly classified) "
-        f"examples; A·R is the robust accuracy.",
-    ]
-    if scaled or config.dataset != "mnist":
-        lines += ["", f"**Scaled down from the seed** (MNIST, 160 PGD steps of 0.00225 everywhere): "
-                      f"{config.dataset}, evaluation PGD {config.eval_pgd_steps} steps, loop PGD "
-                      f"{config.loop_pgd_steps} steps, same ε and total travel {config.pgd_travel:g}."]
-    table = _rows(run, config, entries)
-    lines += ["", markdown_table(table, ["network", "A", "R", "A·R", "seed A", "seed R"], float_format=".3f"), ""]
-    if verdicts:
-        lines += ["## Do generated networks beat the original on robustness?", ""]
-        verdict_rows = []
-        for mode, v in verdicts.items():
-            best = v["best_objective_sample"]
-            verdict_rows.append([mode, "yes" if v["beats_original_on_robustness"] else "no",
-                                 f"{best['accuracy']:.3f} / {best['robustness']:.3f}",
-                                 f"{v['robustness_gain']:+.3f}", f"{v['accuracy_cost']:+.3f}",
-                                 f"{v['most_robust_gain']:+.3f} at {v['most_robust_accuracy_cost']:+.3f}",
-                                 _strong_cell(v)])
-        verdict_rows.append(["seed (value mode)", "yes", "0.765–0.801 / 0.654",
-                             f"{PUBLISHED['best_generated_robustness'] - PUBLISHED['original_robustness']:+.3f}",
-                             f"{PUBLISHED['original_accuracy'] - 0.801:+.3f} to "
-                             f"{PUBLISHED['original_accuracy'] - 0.765:+.3f}", "—", "not reported"])
-        lines += [markdown_table(verdict_rows, ["mode", "R above original (best αA+βR sample)",
-                                                "its A / R", "R gain", "accuracy cost",
-                                                "most robust (A ≥ 0.5): R gain at accuracy cost",
-                                                "A·R gain under the stronger PGD (below)"]), ""]
-    checks = [(name[len("check_"):], e) for name, e in entries.items() if name.startswith("check_")]
+        f"examples; A·R is the robust accuracy.")
+    if config.eval_pgd_steps != 160 or config.loop_pgd_steps != 160 or config.dataset != "mnist":
+        report.paragraph(f"**Scaled down from the seed** (MNIST, 160 PGD steps of 0.00225 everywhere): "
+                         f"{config.dataset}, evaluation PGD {config.eval_pgd_steps} steps, loop PGD "
+                         f"{config.loop_pgd_steps} steps, same ε and total travel {config.pgd_travel:g}.")
+    report.table(_rows(run, config, entries), ["network", "A", "R", "A·R", "seed A", "seed R"])
+    rows = [[mode, "yes" if v["beats_original_on_robustness"] else "no",
+             f"{v['best_objective_sample']['accuracy']:.3f} / {v['best_objective_sample']['robustness']:.3f}",
+             f"{v['robustness_gain']:+.3f}", f"{v['accuracy_cost']:+.3f}",
+             f"{v['most_robust_gain']:+.3f} at {v['most_robust_accuracy_cost']:+.3f}", _strong_cell(v)]
+            for mode, v in verdicts.items()]
+    rows += [["seed (value mode)", "yes", "0.765–0.801 / 0.654",
+              f"{PUBLISHED['best_generated_robustness'] - PUBLISHED['original_robustness']:+.3f}",
+              f"{PUBLISHED['original_accuracy'] - 0.801:+.3f} to {PUBLISHED['original_accuracy'] - 0.765:+.3f}", "—",
+              "not reported"]] if rows else []
+    report.directions("Do generated networks beat the original on robustness?", rows, [
+        "mode", "R above original (best αA+βR sample)", "its A / R", "R gain", "accuracy cost",
+        "most robust (A ≥ 0.5): R gain at accuracy cost", "A·R gain under the stronger PGD (below)"])
+    checks = {name[len("check_"):]: e for name, e in entries.items() if name.startswith("check_")}
     if checks:
-        lines += ["## Stronger attack on the same networks (is the robustness real?)", "",
-                  f"Robust accuracy A·R under {eval_pgd.describe()} (as in the table above) and under "
-                  f"{checks[0][1]['attack']} (an example counts as robust only if it survives both losses; "
-                  f"`tfrobust.evaluation.robust_accuracy`).", "",
-                  markdown_table([[name, e["clean_accuracy"], e["robust_accuracy_measured_before"],
-                                   e["robust_accuracy"], e["per_loss"]["ce"], e["per_loss"]["margin"]]
-                                  for name, e in checks],
-                                 ["network", "A", "A·R (table PGD)", "A·R (stronger PGD)", "ce only", "margin only"],
-                                 float_format=".3f"), ""]
-    lines += [f"Figure: `accuracy_vs_robustness.png`. TensorBoard: `{run.logdir}`. Wall time: "
-              f"{run.wall_time_s:.0f} s.", ""]
-    return "\n".join(lines)
+        report.section("Stronger attack on the same networks (is the robustness real?)").paragraph(
+            f"Robust accuracy A·R under {eval_pgd.describe()} (as in the table above) and under "
+            f"{next(iter(checks.values()))['attack']} (an example counts as robust only if it survives both losses; "
+            f"`tfrobust.evaluation.robust_accuracy`).")
+        report.table([[name, e["clean_accuracy"], e["robust_accuracy_measured_before"], e["robust_accuracy"],
+                       e["per_loss"]["ce"], e["per_loss"]["margin"]] for name, e in checks.items()],
+                     ["network", "A", "A·R (table PGD)", "A·R (stronger PGD)", "ce only", "margin only"])
+    return report.footer(["accuracy_vs_robustness.png"]).markdown()
 
 
 def _check_best_networks(run, config, data, modes, pretrained, references) -> None:
@@ -407,7 +382,7 @@ def _check_best_networks(run, config, data, modes, pretrained, references) -> No
     networks = dict(references)
     for mode in modes:
         generator = Generator.from_config(pretrained.get_config())
-        generator.load_weights(run.weights_path(f"generator_{mode}"))
+        run.load_weights(generator, f"generator_{mode}")
         best = run.entries[mode]["summary"]["best_objective"]
         latent = np.asarray(run.entries[mode]["latent"], np.float32)[best["index"]][None]
         networks[f"{mode}_best"] = (generator(latent)[0], best["robust_accuracy"])
@@ -424,9 +399,9 @@ def _write_summary(run, config, entries) -> dict:
     references = {label: (entries[key]["accuracy"][0], entries[key]["robustness"][0])
                   for key, label in (("original", "original LeNet-5"), ("pgd_trained", "PGD-trained LeNet-5"))}
     figure_path = run.path("accuracy_vs_robustness.png")
-    figure = plot_accuracy_vs_robustness(samples, references, path=figure_path,
-                                         title=f"Sampled LeNet-5 networks, {config.dataset}, "
-                                               f"{_pgd(config, config.eval_pgd_steps).describe()}")
+    figure = plotting.plot_accuracy_vs_robustness(samples, references, published=PUBLISHED, path=figure_path,
+                                                  title=f"Sampled LeNet-5 networks, {config.dataset}, "
+                                                        f"{_pgd(config, config.eval_pgd_steps).describe()}")
     logdir = run.model_logdir("summary")
     tfr_tensorboard.log_figure(logdir, "accuracy_vs_robustness", figure)
     scalars = {f"{key}/{field}": entries[key][field][0] for key in ("original", "pgd_trained")
@@ -443,18 +418,9 @@ def _write_summary(run, config, entries) -> dict:
 
 
 def run(config: RobustGeneratorConfig) -> dict:
-    """Trains the reference networks and the generator(s), samples and measures them, writes results.
-
-    Args:
-        config: the settings (``PRESETS[name]`` with overrides, see ``experiment.make_config``).
-
-    Returns:
-        The content of ``results.json``.
-    """
+    """Trains the reference networks and the generator(s), samples and measures them; returns results.json."""
     modes = _modes(config)
-    keras.utils.set_random_seed(config.seed)
-    experiment_run = experiment.ExperimentRun(EXPERIMENT, config)
-    data = experiment.load_data(config)
+    experiment_run, data = start(EXPERIMENT, config)
     original, robust = _train_references(experiment_run, data, config)
     target = TargetNetwork.from_model(original)
     theta, theta_robust = flatten_from(original), flatten_from(robust)
@@ -476,13 +442,5 @@ def run(config: RobustGeneratorConfig) -> dict:
     return _write_summary(experiment_run, config, experiment_run.entries)
 
 
-def main(argv):
-    del argv
-    experiment.setup_logging()
-    result = run(experiment.config_from_flags(RobustGeneratorConfig, PRESETS))
-    print(f"Wrote {result['experiment']}/{result['run']} in {result['wall_time_s']:.0f} s.")
-
-
 if __name__ == "__main__":
-    experiment.define_flags(RobustGeneratorConfig, PRESETS)
-    app.run(main)
+    run_script(run, RobustGeneratorConfig, PRESETS)

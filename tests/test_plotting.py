@@ -96,7 +96,8 @@ def test_scatter_draws_every_sample_and_reference(tmp_path):
     points = np.concatenate(offsets)
     assert any(np.allclose(p, [0.7, 0.65]) for p in points)
     assert any(np.allclose(p, [0.99, 0.2]) for p in points)
-    assert any(np.allclose(p, [GENERATOR_PUBLISHED["original_accuracy"], GENERATOR_PUBLISHED["original_robustness"]]) for p in points)
+    seed = [GENERATOR_PUBLISHED["original_accuracy"], GENERATOR_PUBLISHED["original_robustness"]]
+    assert any(np.allclose(p, seed) for p in points)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -1,18 +1,22 @@
 """experiments/defensive_distillation.py on tiny settings."""
 import os
 
-from tfrobust import experiment, published
+from tfrobust.studies import make_config, published
 
 
 def test_distillation_quick_tiny(load_script, where):
     script = load_script("defensive_distillation")
-    config = experiment.make_config(script.PRESETS, "quick", temperatures=(5.0,), train_size=512, epochs=2,
-                                    learning_rate=3e-3, eval_size=64, masking_size=32, pgd_steps=3, epsilons=(0.0, 0.2), **where)
+    config = make_config(script.PRESETS, "quick", temperatures=(5.0,), train_size=512, epochs=2, learning_rate=3e-3,
+                         eval_size=64, masking_size=32, attack="pgd:steps=3", epsilons=(0.0, 0.2), **where)
     result = script.run(config)
     undefended, student = result["entries"]["undefended"], result["entries"]["T=5"]
     for entry in (undefended, student):
-        assert 0.0 <= entry["pgd_logits_margin"] <= entry["clean_accuracy"] <= 1.0
         assert entry["fgsm_probabilities"]["drop"][0] == 0.0
+    # An undefended CNN is broken at eps = 0.2 by PGD with the margin loss on its logits.
+    assert undefended["pgd_logits_margin"] < 0.5 * undefended["clean_accuracy"]
+    # The FGSM-margin curve is the registered fgsm with loss=margin, a spec (not a wrapped function).
+    assert undefended["fgsm_logits_margin"]["attack_config"] == {"name": "fgsm", "loss": "margin"}
+    assert undefended["fgsm_logits_margin"]["accuracy"][-1] < undefended["clean_accuracy"]
     assert min(undefended["clean_accuracy"], student["teacher_accuracy"], student["clean_accuracy"]) > 0.5
     run_dir = os.path.join(where["results_root"], "defensive_distillation", "t")
     markdown = open(os.path.join(run_dir, "results.md")).read()
@@ -24,9 +28,10 @@ def test_distillation_paper_preset_one_step_on_mock_mnist(load_script, where):
     import tensorflow_datasets as tfds
 
     script = load_script("defensive_distillation")
-    config = experiment.make_config(script.PRESETS, "paper", temperatures=(100.0,), max_steps=1, epochs=1,
-                                    eval_size=8, masking_size=8, pgd_steps=1, **where)
-    assert config.dataset == "mnist" and config.optimizer == "sgd" and config.attack_eps == 0.3
+    config = make_config(script.PRESETS, "paper", temperatures=(100.0,), max_steps=1, epochs=1,
+                         eval_size=8, masking_size=8, attack="pgd:steps=1", **where)
+    assert config.dataset == "mnist" and config.optimizer == "sgd" and config.eps == 0.3
+    assert script.PRESETS["paper"].attack_spec().label == "pgd-40x1-ce"
     with tfds.testing.mock_data(num_examples=16):
         result = script.run(config)
     assert set(result["entries"]) == {"undefended", "T=100"}

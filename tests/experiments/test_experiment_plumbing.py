@@ -1,4 +1,5 @@
-"""Tests of tfrobust.experiment (presets, flags, run directory, resume) and tfrobust.published."""
+"""Tests of tfrobust.studies: flags from dataclasses, the run store (resume, typed entries), published numbers,
+verdicts, curves and the report builder."""
 import dataclasses
 import json
 import os
@@ -9,11 +10,22 @@ import pytest
 import tf_keras as keras
 from absl import flags
 
-from tfrobust import experiment, published
+from tfrobust.studies import AttackSettings, CurveSettings, RunStore, StudyConfig, StudyReport
+from tfrobust.studies import curves, published, verdicts
+from tfrobust.studies.flags import config_from_flags, define_flags, help_texts, make_config
 
 
 @dataclasses.dataclass(frozen=True)
-class _Config(experiment.ExperimentConfig):
+class _Config(CurveSettings, AttackSettings, StudyConfig):
+    """A study's settings.
+
+    Attributes:
+        temperatures: the temperatures.
+        models: the models,
+            over two lines.
+        note: a note.
+    """
+
     temperatures: Tuple[float, ...] = (1.0, 20.0)
     models: Tuple[str, ...] = ("fc5",)
     note: Optional[str] = None
@@ -25,25 +37,58 @@ _PRESETS = {"quick": _Config(epochs=2), "paper": _Config(dataset="cifar10", epoc
 
 def test_flags_override_only_what_was_given():
     fv = flags.FlagValues()
-    experiment.define_flags(_Config, _PRESETS, flag_values=fv)
+    define_flags(_Config, _PRESETS, flag_values=fv)
     fv(["prog", "--preset=paper", "--temperatures=1,50", "--batch_size=512", "--models=alexnet,resnet18"])
-    config = experiment.config_from_flags(_Config, _PRESETS, flag_values=fv)
+    config = config_from_flags(_Config, _PRESETS, flag_values=fv)
     assert config.preset == "paper"
     assert config.dataset == "cifar10" and config.epochs == 15          # from the preset
     assert config.temperatures == (1.0, 50.0) and config.batch_size == 512  # from the flags
     assert config.models == ("alexnet", "resnet18")
+    assert config.eps == 0.1 and config.epsilons == CurveSettings.epsilons  # untouched: the dataclass defaults
+
+
+def test_each_setting_is_documented_once_and_shown_by_help():
+    texts = help_texts(_Config)
+    assert texts["models"] == "the models, over two lines."
+    assert texts["eps"].startswith("L-inf radius")  # from AttackSettings, not repeated in _Config
+    assert texts["epochs"] == "Training epochs per model."  # from StudyConfig
+    fv = flags.FlagValues()
+    define_flags(_Config, _PRESETS, flag_values=fv)
+    assert fv["eps"].help == texts["eps"] and fv["preset"].value == "quick"
+    with pytest.raises(ValueError, match="undocumented"):
+        define_flags(dataclasses.make_dataclass("Bare", [("undocumented", int, 1)], frozen=True),
+                     flag_values=flags.FlagValues())
+
+
+def test_bad_values_are_refused_where_the_config_is_built():
+    with pytest.raises(ValueError, match="--eps"):
+        make_config(_PRESETS, "quick", eps=-0.1)
+    with pytest.raises(ValueError, match="--attack"):
+        make_config(_PRESETS, "quick", attack="pgd:stepz=3")
+    with pytest.raises(ValueError, match="--epsilons"):
+        make_config(_PRESETS, "quick", epsilons=(0.0, -1.0))
+    with pytest.raises(ValueError, match="--epochs"):
+        make_config(_PRESETS, "quick", epochs=0)
+
+
+def test_attack_setting_is_one_spec_seeded_by_the_config():
+    config = make_config(_PRESETS, "quick", attack="pgd:steps=7,restarts=2", seed=3)
+    spec = config.attack_spec(loss="margin")
+    assert (spec.name, spec.settings["steps"], spec.settings["restarts"]) == ("pgd", 7, 2)
+    assert spec.settings["seed"] == 3 and spec.loss == "margin" and spec.label == "pgd-7x2-margin"
+    assert config.attack_spec().loss == "ce"
 
 
 def test_bad_list_flag_and_unknown_setting_raise():
     fv = flags.FlagValues()
-    experiment.define_flags(_Config, _PRESETS, flag_values=fv)
+    define_flags(_Config, _PRESETS, flag_values=fv)
     fv(["prog", "--temperatures=1,hot"])
     with pytest.raises(ValueError, match="temperatures"):
-        experiment.config_from_flags(_Config, _PRESETS, flag_values=fv)
+        config_from_flags(_Config, _PRESETS, flag_values=fv)
     with pytest.raises(ValueError, match="epoch"):
-        experiment.make_config(_PRESETS, "quick", epoch=3)
+        make_config(_PRESETS, "quick", epoch=3)
     with pytest.raises(ValueError, match="preset"):
-        experiment.make_config(_PRESETS, "huge")
+        make_config(_PRESETS, "huge")
 
 
 def _tiny_model():
@@ -51,9 +96,9 @@ def _tiny_model():
 
 
 def test_run_records_atomically_and_resumes(tmp_path):
-    config = experiment.make_config(_PRESETS, "quick", results_root=str(tmp_path / "r"),
-                                    logdir_root=str(tmp_path / "tb"), run_name="t")
-    run = experiment.ExperimentRun("demo", config)
+    config = make_config(_PRESETS, "quick", results_root=str(tmp_path / "r"),
+                         logdir_root=str(tmp_path / "tb"), run_name="t")
+    run = RunStore("demo", config)
     assert run.results_dir == os.path.join(str(tmp_path / "r"), "demo", "t")
     assert run.model_logdir("a b") == os.path.join(str(tmp_path / "tb"), "demo", "t", "a_b")
     calls = []
@@ -70,7 +115,7 @@ def test_run_records_atomically_and_resumes(tmp_path):
 
     first = run.trained_model("m", _tiny_model, train)
     # A second run with more sweep values resumes: the entry and the model are not recomputed.
-    again = experiment.ExperimentRun("demo", dataclasses.replace(config, temperatures=(1.0, 20.0, 50.0)))
+    again = RunStore("demo", dataclasses.replace(config, temperatures=(1.0, 20.0, 50.0)))
     again.cached("T=1", lambda: calls.append(1) or {"acc": 0.0})
     second = again.trained_model("m", _tiny_model, train)
     assert len(calls) == 1 and len(trainings) == 1
@@ -78,9 +123,16 @@ def test_run_records_atomically_and_resumes(tmp_path):
     np.testing.assert_array_equal(second.get_weights()[0], first.get_weights()[0])
     assert not os.path.exists(run.checkpoint_dir("m"))
 
+    # Typed entries: the computed object comes back as is; on resume the recorded JSON goes through ``load``.
+    sweep = _sweep(0.9, [0.5, 0.1])
+    fresh = run.cached("sweep", lambda: {"fgsm": sweep, "n": 3}, load=lambda e: ("loaded", e))
+    assert fresh["fgsm"] is sweep
+    resumed = RunStore("demo", config).cached("sweep", lambda: 1 / 0, load=lambda e: ("loaded", e))
+    assert resumed == ("loaded", {"fgsm": sweep.to_dict(), "n": 3})
+
     # Changing a training setting under the same run name refuses to mix results.
     with pytest.raises(ValueError, match="epochs"):
-        experiment.ExperimentRun("demo", dataclasses.replace(config, epochs=5))
+        RunStore("demo", dataclasses.replace(config, epochs=5))
 
 
 def test_published_seed_002_numbers_and_citations():
@@ -91,14 +143,16 @@ def test_published_seed_002_numbers_and_citations():
     # The seed's remark: Swish is the most robust ResNet20 row.
     rows = published.KAF_FAST_AT["resnet20"]
     assert max(rows, key=lambda a: rows[a].robust) == "swish"
-    assert published.format_percent(0.4606, 2) == "46.06"
+    from tfrobust.studies.report import format_percent
+
+    assert format_percent(0.4606, 2) == "46.06" and format_percent(None) == "—"
     assert published.PRUNING_FINDINGS[("fc5", 512)].figure == "Figure 11"
 
 
 def test_training_killed_mid_run_resumes_at_the_next_epoch(tmp_path):
-    config = experiment.make_config(_PRESETS, "quick", results_root=str(tmp_path / "r"),
-                                    logdir_root=str(tmp_path / "tb"), run_name="t")
-    run = experiment.ExperimentRun("demo", config)
+    config = make_config(_PRESETS, "quick", results_root=str(tmp_path / "r"),
+                         logdir_root=str(tmp_path / "tb"), run_name="t")
+    run = RunStore("demo", config)
     rng = np.random.default_rng(0)
     x, y = rng.random((32, 4), dtype=np.float32), rng.random((32, 3), dtype=np.float32)
     started, kill = [], [True]
@@ -125,27 +179,47 @@ def test_training_killed_mid_run_resumes_at_the_next_epoch(tmp_path):
     assert os.path.exists(run.weights_path("m")) and not os.path.exists(run.checkpoint_dir("m"))
 
 
-def _entry(clean, accuracies):
+def _sweep(clean, accuracies):
     from tfrobust.evaluation.epsilon_sweep import SweepResult
 
-    sweep = SweepResult(attack="fgsm", attack_config={}, epsilons=[0.0, 0.1, 0.2], accuracy=[clean] + accuracies,
-                        clean_accuracy=clean, n=100)
-    return {"clean_accuracy": clean, "fgsm": sweep.to_dict()}
+    return SweepResult(attack="fgsm", attack_config={}, epsilons=[0.0, 0.1, 0.2], accuracy=[clean] + accuracies,
+                       clean_accuracy=clean, n=100)
 
 
-def test_study_report_mean_drop_and_verdicts():
-    from tfrobust import study_report
+def _entry(clean, accuracies):
+    return curves.CurveMeasures(clean, _sweep(clean, accuracies), details={"model": "fc5"})
 
+
+def test_curves_mean_drop_and_verdicts():
     dense = _entry(0.9, [0.5, 0.1])       # drops 0.4 and 0.8: mean 0.6
     sparse = _entry(0.9, [0.7, 0.3])      # drops 0.2 and 0.6: mean 0.4
     collapsed = _entry(0.3, [0.3, 0.3])   # no drop at all, but clean accuracy fell by 0.6
-    assert study_report.mean_drop(dense) == pytest.approx(0.6)
-    assert study_report.curve_directions(dense, sparse) == {"robustness": published.MORE_ROBUST,
-                                                            "clean": published.UNCHANGED_CLEAN}
-    assert study_report.curve_directions(sparse, dense)["robustness"] == published.LESS_ROBUST
-    assert study_report.curve_directions(dense, collapsed) == {"robustness": published.NOT_COMPARABLE,
-                                                               "clean": published.LOWER_CLEAN}
-    rows = study_report.curves_rows({"0%": dense}, [0.0, 0.1, 0.2])
+    assert curves.mean_drop(dense) == pytest.approx(0.6)
+    assert curves.curve_directions(dense, sparse) == {"robustness": verdicts.MORE_ROBUST,
+                                                            "clean": verdicts.UNCHANGED_CLEAN}
+    assert curves.curve_directions(sparse, dense)["robustness"] == verdicts.LESS_ROBUST
+    assert curves.curve_directions(dense, collapsed) == {"robustness": verdicts.NOT_COMPARABLE,
+                                                               "clean": verdicts.LOWER_CLEAN}
+    rows = curves.curves_rows({"0%": dense}, [0.0, 0.1, 0.2])
     assert rows[0]["acc ε=0.1"] == 0.5 and rows[0]["mean drop"] == pytest.approx(0.6)
-    assert published.robustness_direction(0.50, 0.51, tolerance=0.02) == published.NO_CLEAR_EFFECT
-    assert published.robustness_direction(0.50, 0.45, tolerance=0.02) == published.LESS_ROBUST
+    assert verdicts.robustness_direction(0.50, 0.51, tolerance=0.02) == verdicts.NO_CLEAR_EFFECT
+    assert verdicts.robustness_direction(0.50, 0.45, tolerance=0.02) == verdicts.LESS_ROBUST
+    assert curves.CurveMeasures.from_dict(dense.to_dict()) == dense  # the JSON round trip loses nothing
+
+
+def test_study_report_blocks_and_one_line_metric_columns(tmp_path):
+    from tfrobust.studies.report import metric_rows
+
+    config = make_config(_PRESETS, "quick", results_root=str(tmp_path / "r"), logdir_root=str(tmp_path / "tb"),
+                         run_name="t")
+    entries = {"T=1": {"pgd": 0.41, "autoattack": 0.38}, "T=50": {"pgd": 0.9, "autoattack": 0.12}}
+    columns = [("PGD", "pgd"), ("AutoAttack", "autoattack"), ("gap", lambda e: e["pgd"] - e["autoattack"])]
+    rows = metric_rows(entries, columns, label="T")
+    assert rows[1] == {"T": "T=50", "PGD": 0.9, "AutoAttack": 0.12, "gap": pytest.approx(0.78)}
+    finding = published.TEMPERATURE_FINDINGS["aware"]
+    text = (StudyReport("Title", RunStore("demo", config)).paragraph("Setting.").section("model")
+            .table(rows).findings([finding]).directions("Directions", [["x", "more robust", "less robust"]])
+            .footer(["a.png"]).markdown())
+    assert text.startswith("# Title (t)\n\nSetting.\n\n## model\n\n| T | PGD | AutoAttack | gap |")
+    assert "| T=50 | 0.900 | 0.120 | 0.780 |" in text and "Figure 13b" in text and "## Directions" in text
+    assert "| x | more robust | less robust |" in text and "Figures: `a.png`." in text

@@ -39,8 +39,10 @@ def test_collapse_epoch_needs_a_drop_and_a_gap(load_script):
     assert collapse_epoch(_h([0.2, 0.5, 0.7, 0.1, 0.05], [0.3, 0.6, 0.8, 0.9, 0.95]), drop=0.2) == 3
     # The same PGD drop with FGSM falling too (training diverged, not overfitting): no collapse.
     assert collapse_epoch(_h([0.2, 0.5, 0.7, 0.1], [0.3, 0.6, 0.8, 0.2]), drop=0.2) is None
-    # Never robust to start with (PGD stays ~0): no drop, no collapse.
-    assert collapse_epoch(_h([0.0, 0.02, 0.01], [0.3, 0.9, 0.95]), drop=0.2) is None
+    # Never PGD-robust while FGSM accuracy climbs to 0.95: an overfitted end, from the first epoch of gap > 0.5.
+    assert collapse_epoch(_h([0.0, 0.02, 0.01, 0.01], [0.3, 0.4, 0.9, 0.95]), drop=0.2) == 2
+    # Slowly robust, FGSM a little above PGD (N-FGSM-like): no collapse.
+    assert collapse_epoch(_h([0.0, 0.1, 0.3, 0.45], [0.05, 0.2, 0.4, 0.52]), drop=0.2) is None
 
 
 def test_paper_preset_is_the_published_setting(load_script):

@@ -22,12 +22,12 @@ def script():
 
 def test_paper_preset_runs_writes_the_seed_table_and_resumes(script, tmp_path):
     tfds = pytest.importorskip("tensorflow_datasets")
-    from tfrobust import experiment
+    from tfrobust.studies import make_config
 
-    config = experiment.make_config(
+    config = make_config(
         script.PRESETS, "paper", max_steps=1, epochs=1, at_epochs=1, train_size=64, eval_size=20, subset_size=16,
         pretrain_steps=2, loop_epochs=1, loop_steps_per_epoch=1, eval_pgd_steps=2, loop_pgd_steps=2,
-        at_pgd_steps=1, check_steps=1, check_restarts=1, num_samples=3, results_root=str(tmp_path / "results"),
+        at_pgd_steps=1, attack="pgd:steps=1,restarts=1", num_samples=3, results_root=str(tmp_path / "results"),
         logdir_root=str(tmp_path / "tb"), run_name="t")
     assert config.dataset == "mnist" and config.eps == 0.175
     with tfds.testing.mock_data(num_examples=64):
