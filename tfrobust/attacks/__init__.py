@@ -9,7 +9,6 @@ return_info, **settings)``:
 - ``apgd`` / ``apgd_targeted`` (Croce & Hein 2020), ``square`` (Andriushchenko et al. 2020, no gradient needed)
   and the ``autoattack`` ensemble (Croce & Hein 2020; spec names "autoattack" / "aa").
 - ``mifgsm``: momentum iterative FGSM, the transfer-strengthened attack (Dong et al. 2018).
-- ``mifgsm``: momentum iterative FGSM, the transfer-strengthened attack (Dong et al. 2018).
 - ``noise``: random sign noise, the baseline every attack must beat (Carlini et al. 2019).
 
 Minimal-perturbation attacks, returning a ``MinimalPerturbation`` (per-example norms):
@@ -31,7 +30,6 @@ from tfrobust.attacks.fab import fab, fab_minimal
 from tfrobust.attacks.fgsm import fgsm
 from tfrobust.attacks.info import INFO_KEYS, MinimalPerturbation, attack_info
 from tfrobust.attacks.mifgsm import mifgsm
-from tfrobust.attacks.mifgsm import mifgsm
 from tfrobust.attacks.minimal_epsilon import minimal_epsilon
 from tfrobust.attacks.noise import noise
 from tfrobust.attacks.optimization import optimization_attack
@@ -43,7 +41,7 @@ from tfrobust.attacks.spec import Attack, CallableAttack, as_attack, make_attack
 
 __all__ = [
     "fgsm", "rfgsm", "pgd", "noise", "optimization_attack", "minimal_epsilon",
-    "apgd", "apgd_targeted", "square", "autoattack", "mifgsm", "mifgsm",
+    "apgd", "apgd_targeted", "square", "autoattack", "mifgsm",
     "fab", "fab_minimal", "carlini_wagner_l2", "deepfool", "deepfool_step", "eot", "is_randomized",
     "Attack", "CallableAttack", "as_attack", "make_attack", "parse_attack",
     "INFO_KEYS", "MinimalPerturbation", "attack_info", "register", "registry",
