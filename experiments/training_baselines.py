@@ -173,11 +173,11 @@ class BaselinesConfig(AttackSettings, StudyConfig):
 PRESETS: Dict[str, BaselinesConfig] = {
     # mnist5k (4,000 training digits), Wong et al.'s MNIST CNN, eps 0.1, 6 epochs of Adam 1e-3, PGD-10 training
     # attacks; PGD-50-10 on 500 test digits, AutoAttack on 200. The catastrophic-overfitting search runs FGSM-RS
-    # at 0.2, 0.25, 0.3 for 10 epochs each (PGD-10 on 300 test digits per epoch). Sized for <= 10 min on 2 cores.
+    # at 0.2, 0.225, 0.25, 0.3 (until the first overfits) for 10 epochs each (PGD-10 on 300 test digits per epoch). Sized for <= 10 min on 2 cores.
     "quick": BaselinesConfig(preset="quick", dataset="mnist5k", model="mnist_small", eps=0.1, epochs=6,
                              batch_size=100, learning_rate=1e-3, optimizer="adam", eval_size=500,
                              attack="pgd:steps=50,restarts=10", train_steps=10, trades_beta=1.0,
-                             autoattack="aa", autoattack_size=200, co_epsilons=(0.2, 0.25, 0.3), co_epochs=10,
+                             autoattack="aa", autoattack_size=200, co_epsilons=(0.2, 0.225, 0.25, 0.3), co_epochs=10,
                              co_held_size=300),
     # Full Fashion-MNIST (60,000 images), eps 0.1, 15 epochs of Adam 1e-3, PGD-10 training; PGD-50-10 and
     # AutoAttack on 1,000 test images; the overfitting search at 0.1-0.2.
