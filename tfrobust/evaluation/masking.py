@@ -20,6 +20,20 @@ of security", Sec. 3), each as a measured number with a threshold:
     cross entropy by ``loss_gap`` or more: the classic sign of a saturated softmax, e.g. logits
     scaled by a large temperature (seed 004's temperature training, defensive distillation).
 
+AutoAttack's checks (Croce & Hein 2020, Sec. 5 "Reliable evaluation"; ``autoattack_checks=True``):
+
+(g) ``black_box_stronger_than_white_box``: the score-based Square attack (Andriushchenko et al. 2020),
+    which never reads a gradient, reaches a lower accuracy than the best white-box attack, or fools
+    examples every white-box attack failed on (more than ``tolerance`` of them).
+(h) ``randomised_outputs_without_eot``: two forward passes of the same input differ; gradients of one
+    draw are then noise, and attacks need expectation over transformation (``autoattack(version="rand")``,
+    ``apgd(eot_samples=20)``; Athalye et al. 2018).
+(i) ``too_few_classes_for_dlr``: fewer than 3 classes (DLR undefined) or 4 (targeted DLR undefined), so
+    APGD-DLR / APGD-T, two of AutoAttack's stages, cannot check a cross-entropy evaluation.
+(j) ``budget_stopped_while_climbing``: PGD with twice the steps lowers accuracy by more than
+    ``tolerance``, or raises the mean loss of the examples robust to both by more than ``loss_climb``
+    (relative): the evaluation stopped at a fixed budget while its loss was still rising.
+
 ``suspicious`` is True when any check fires. Passing all checks does not prove robustness; it
 only means these known failure modes were not seen.
 """
@@ -32,7 +46,9 @@ from typing import Any, Callable, Dict, List, Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfrobust.attacks.pgd import pgd
 from tfrobust.attacks.spec import Attack
+from tfrobust.attacks.square import square
 from tfrobust.io import to_jsonable, write_json_atomic
 from tfrobust.evaluation.robust_accuracy import evaluate_epsilons, iterate_batches, model_name
 from tfrobust.logits import LogitsModel, as_logits_model, looks_like_probabilities
@@ -137,8 +153,9 @@ def _as_arrays(x, y):
 def masking_report(model: Callable, x, y=None, *, eps: float, bounds: Sequence[float] = (0.0, 1.0),
                    steps: int = 20, large_eps: float | None = None, batch_size: int = 256,
                    tolerance: float = 0.03, near_zero: float = 0.10, zero_gradient_share: float = 0.05,
-                   loss_gap: float = 0.10, seed: int | None = 0) -> MaskingReport:
-    """Runs the gradient-masking checks (a)-(f) of the module docstring on ``model`` at ``eps``.
+                   loss_gap: float = 0.10, seed: int | None = 0, autoattack_checks: bool = True,
+                   square_queries: int = 1000, loss_climb: float = 0.25) -> MaskingReport:
+    """Runs the gradient-masking checks (a)-(f) and, by default, AutoAttack's (g)-(j) on ``model`` at ``eps``.
 
     Cost: 5 attacks (FGSM, PGD-CE at eps and at ``large_eps``, PGD-margin, noise) plus two gradient
     passes; a few hundred examples are enough.
@@ -157,6 +174,10 @@ def masking_report(model: Callable, x, y=None, *, eps: float, bounds: Sequence[f
         zero_gradient_share: share of zero/non-finite gradients that fires check (c).
         loss_gap: accuracy gap between PGD-CE and PGD-margin that fires check (f).
         seed: seed of PGD random starts and of the noise.
+        autoattack_checks: also run checks (g)-(j) (Square with ``square_queries`` queries on the
+            examples still robust, PGD at twice ``steps``, two forward passes).
+        square_queries: Square's query budget for check (g).
+        loss_climb: relative rise of the mean loss at twice the steps that fires check (j).
 
     Returns:
         A ``MaskingReport``.
@@ -213,7 +234,103 @@ def masking_report(model: Callable, x, y=None, *, eps: float, bounds: Sequence[f
         "thresholds": {"tolerance": tolerance, "near_zero": near_zero, "zero_gradient_share": zero_gradient_share,
                        "loss_gap": loss_gap},
     }
+    if autoattack_checks:
+        checks["autoattack"] = autoattack_measurements(
+            attacked_model, x, labels, eps=eps, bounds=bounds, steps=steps, white_box_ok=best_attack_ok,
+            square_queries=int(check_positive(square_queries, "square_queries", integer=True)),
+            batch_size=batch_size, seed=seed)
+        checks["thresholds"]["loss_climb"] = float(check_positive(loss_climb, "loss_climb"))
     return judge_masking(checks)
+
+
+def autoattack_measurements(logits_model: LogitsModel, x, labels, *, eps: float, bounds: Sequence[float],
+                            steps: int, white_box_ok: np.ndarray, square_queries: int = 1000,
+                            batch_size: int = 256, seed: int | None = 0) -> Dict[str, Any]:
+    """Measures the numbers of AutoAttack's checks (g)-(j) (module docstring).
+
+    Args:
+        logits_model: the model as attacked (zero gradients where TensorFlow has none).
+        x: float32 images (already checked); labels: sparse int32 labels.
+        eps: L-inf eps; bounds: pixel range.
+        steps: the PGD budget of the report (check (j) compares it with twice as many).
+        white_box_ok: per example, robust to every white-box attack of the report.
+        square_queries: Square's query budget.
+        batch_size: chunk size of the attacks.
+        seed: seed of Square and of the PGD starts.
+
+    Returns:
+        {"num_classes", "square_accuracy" (None for non-image inputs), "square_only_fooled_share",
+        "white_box_accuracy", "output_max_difference", "randomised", "budget": {"steps", "accuracy",
+        "accuracy_double", "mean_loss", "mean_loss_double", "robust_at_both"}}.
+    """
+    measured: Dict[str, Any] = {"num_classes": int(logits_model.num_classes),
+                                "white_box_accuracy": float(np.mean(white_box_ok))}
+    probe = x[:64]
+    first, second = logits_model(probe).numpy(), logits_model(probe).numpy()
+    difference = float(np.max(np.abs(first - second)))
+    measured["output_max_difference"] = difference
+    measured["randomised"] = bool(difference > 1e-5 * (1.0 + float(np.max(np.abs(first)))))
+    if x.shape.rank == 4:
+        _, info = square(logits_model, x, labels, eps=eps, bounds=bounds, seed=seed, n_queries=square_queries,
+                         batch_size=batch_size, return_info=True)
+        square_ok = ~info["success"]
+        measured["square_accuracy"] = float(square_ok.mean())
+        measured["square_only_fooled_share"] = float(np.mean(white_box_ok & ~square_ok))
+    else:
+        measured["square_accuracy"], measured["square_only_fooled_share"] = None, 0.0
+    budget: Dict[str, Any] = {"steps": steps}
+    runs = []
+    for n_steps in (steps, 2 * steps):
+        _, info = pgd(logits_model, x, labels, eps=eps, step_size=2.5 * eps / n_steps, steps=n_steps,
+                      bounds=bounds, seed=seed, early_stop=True, batch_size=batch_size, return_info=True)
+        runs.append(info)
+    both = ~runs[0]["success"] & ~runs[1]["success"]
+    budget["accuracy"] = float(np.mean(~runs[0]["success"]))
+    budget["accuracy_double"] = float(np.mean(~runs[1]["success"]))
+    budget["robust_at_both"] = int(both.sum())
+    budget["mean_loss"] = float(np.mean(runs[0]["loss"][both])) if both.any() else None
+    budget["mean_loss_double"] = float(np.mean(runs[1]["loss"][both])) if both.any() else None
+    measured["budget"] = budget
+    return measured
+
+
+def judge_autoattack_checks(checks: Dict[str, Any], fire: Callable[[str, str], None]) -> None:
+    """Applies AutoAttack's checks (g)-(j) to ``checks["autoattack"]``; calls ``fire(name, text)`` per finding."""
+    measured = checks["autoattack"]
+    thresholds = checks["thresholds"]
+    tolerance, loss_climb = thresholds["tolerance"], thresholds.get("loss_climb", 0.25)
+    eps = checks["eps"]
+    square_acc, white = measured["square_accuracy"], measured["white_box_accuracy"]
+    if square_acc is not None and (square_acc < white - tolerance or measured["square_only_fooled_share"] > tolerance):
+        fire("black_box_stronger_than_white_box",
+             f"The black-box Square attack, which never uses a gradient, reaches accuracy {square_acc:.3f} at "
+             f"eps={eps:g} versus {white:.3f} for the best white-box attack, and fools "
+             f"{measured['square_only_fooled_share']:.1%} of the examples every white-box attack failed on. "
+             f"The gradients are masked; report AutoAttack (which includes Square) instead of the white-box numbers.")
+    if measured["randomised"]:
+        fire("randomised_outputs_without_eot",
+             f"Two forward passes of the same inputs differ (max |difference| "
+             f"{measured['output_max_difference']:.3g}): "
+             f"the model is randomised, and gradients of one draw mislead the attacks. Evaluate with expectation "
+             f"over transformation: autoattack(version='rand') or apgd(eot_samples=20).")
+    classes = measured["num_classes"]
+    if classes < 4:
+        fire("too_few_classes_for_dlr",
+             f"The model has {classes} classes; the DLR loss needs at least 3 and its targeted form 4, so "
+             f"AutoAttack's APGD-DLR{'' if classes < 3 else ' is the only DLR stage and APGD-T'} cannot run and "
+             f"cannot cross-check the cross-entropy attacks. Add a margin-loss attack (pgd:loss=margin) and Square.")
+    budget = measured["budget"]
+    k = budget["steps"]
+    rise = None
+    if budget["mean_loss"] is not None:
+        rise = (budget["mean_loss_double"] - budget["mean_loss"]) / max(abs(budget["mean_loss"]), 1e-3)
+    if budget["accuracy_double"] < budget["accuracy"] - tolerance or (rise is not None and rise > loss_climb):
+        fire("budget_stopped_while_climbing",
+             f"PGD-{2 * k} reaches accuracy {budget['accuracy_double']:.3f} versus {budget['accuracy']:.3f} for "
+             f"PGD-{k}" + (f", and the mean loss of the examples robust to both rose by {rise:.0%}" if rise is not None
+                           else "") +
+             f". The evaluation stopped at a fixed budget while the attack was still climbing; use more "
+             f"iterations or APGD's adaptive step (autoattack).")
 
 
 def judge_masking(checks: Dict[str, Any]) -> MaskingReport:
@@ -277,4 +394,6 @@ def judge_masking(checks: Dict[str, Any]) -> MaskingReport:
              f"PGD on the margin loss reaches accuracy {acc['pgd_margin']:.3f}, PGD on cross entropy only "
              f"{acc['pgd_ce']:.3f} (gap > {loss_gap:.3f}). The softmax is saturated (e.g. logits scaled by a "
              f"large temperature), so cross-entropy gradients vanish; report the margin-loss numbers.")
+    if "autoattack" in checks:
+        judge_autoattack_checks(checks, fire)
     return MaskingReport(suspicious=bool(fired), findings=findings, checks=checks, fired=fired, eps=eps)
