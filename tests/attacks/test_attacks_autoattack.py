@@ -74,3 +74,56 @@ def test_bad_arguments_are_refused(trained_cnn, small_batch):
     with pytest.raises(ValueError, match="height, width"):
         autoattack(lambda z: tf.zeros([tf.shape(z)[0], 10]) + tf.reduce_sum(z), np.zeros((2, 5), np.float32),
                    y[:2], eps=0.1)
+
+
+# --- AutoAttack's checks in masking_report (tfrobust.evaluation.masking, checks (g)-(j)) ---
+
+def _aa_checks(**changes):
+    measured = {"num_classes": 10, "white_box_accuracy": 0.50, "square_accuracy": 0.52,
+                "square_only_fooled_share": 0.0, "output_max_difference": 0.0, "randomised": False,
+                "budget": {"steps": 20, "accuracy": 0.50, "accuracy_double": 0.49, "mean_loss": 1.0,
+                           "mean_loss_double": 1.1, "robust_at_both": 40}}
+    for key, value in changes.items():
+        if key in measured["budget"]:
+            measured["budget"][key] = value
+        else:
+            measured[key] = value
+    return {"eps": 0.3, "autoattack": measured, "thresholds": {"tolerance": 0.03, "loss_climb": 0.25}}
+
+
+@pytest.mark.parametrize("changes, fired", [
+    ({}, []),
+    ({"square_accuracy": 0.40}, ["black_box_stronger_than_white_box"]),
+    ({"square_only_fooled_share": 0.05}, ["black_box_stronger_than_white_box"]),
+    ({"randomised": True, "output_max_difference": 0.3}, ["randomised_outputs_without_eot"]),
+    ({"num_classes": 3}, ["too_few_classes_for_dlr"]),
+    ({"accuracy_double": 0.45}, ["budget_stopped_while_climbing"]),
+    ({"mean_loss_double": 1.4}, ["budget_stopped_while_climbing"]),
+])
+def test_each_autoattack_check_fires_alone(changes, fired):
+    from tfrobust.evaluation.masking import judge_autoattack_checks
+
+    names = []
+    judge_autoattack_checks(_aa_checks(**changes), lambda name, text: names.append(name))
+    assert names == fired
+
+
+def test_masking_report_measures_the_autoattack_checks(trained_cnn, small_batch):
+    from tfrobust.evaluation import masking_report
+
+    x, y = small_batch
+    x, y = x[:30], y[:30]
+
+    def noisy(z):  # randomised at inference: every call draws new input noise
+        return trained_cnn(tf.clip_by_value(z + tf.random.uniform(tf.shape(z), -0.2, 0.2), 0.0, 1.0), training=False)
+
+    def quantised(z):  # no gradient: the white-box attacks are stuck, Square is not
+        return trained_cnn(tf.round(z * 255.0) / 255.0, training=False)
+
+    report = masking_report(noisy, x, y, eps=0.1, steps=5, square_queries=100)
+    assert "randomised_outputs_without_eot" in report.fired
+    report = masking_report(quantised, x, y, eps=0.3, steps=5, square_queries=300)
+    measured = report.checks["autoattack"]
+    assert measured["square_accuracy"] <= 0.1 < 0.8 <= measured["white_box_accuracy"]
+    assert "black_box_stronger_than_white_box" in report.fired
+    assert "randomised_outputs_without_eot" not in report.fired
