@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -183,6 +183,29 @@ def curve_study(run: RunStore, models: Sequence[str], variants: Sequence[Any], *
     return CurveStudy(entries, verdicts, figures)
 
 
-def curve_columns(rows: List[Dict[str, Any]], first: Tuple[str, ...]) -> List[str]:
-    """The columns of ``curves_rows`` rows with ``first`` (the study's own columns) in front."""
-    return list(first) + [c for c in rows[0] if c not in first]
+def curve_sections(report, study: CurveStudy, epsilons: Sequence[float], *, label: str,
+                   columns: Callable[[CurveMeasures], Dict[str, Any]], verdict_column: str,
+                   findings: Callable[[str], Sequence[Any]], intro: str) -> None:
+    """Adds one section per model to a ``StudyReport``: the curves table, its figures and the seed's findings.
+
+    Args:
+        report: the ``tfrobust.studies.report.StudyReport``.
+        study: what ``curve_study`` measured.
+        epsilons: the ε grid (its ε > 0 become columns).
+        label: header of the variant column.
+        columns: the study's own columns of one variant (e.g. measured sparsity), put after ``label``.
+        verdict_column: header of the column with each variant's verdict against the baseline.
+        findings: the seed's findings about a model.
+        intro: the sentence introducing the findings.
+    """
+    for model, entries in study.entries.items():
+        verdicts = study.verdicts.get(model, {})
+        rows = curves_rows(entries, epsilons, label=label)
+        for row, measures in zip(rows, entries.values()):
+            row.update(columns(measures))
+            verdict = verdicts.get(row[label])
+            row[verdict_column] = f"{verdict['robustness']}, {verdict['clean']}" if verdict else "baseline"
+        first = [label] + list(columns(next(iter(entries.values()))))
+        report.section(model).table(rows, first + [c for c in rows[0] if c not in first])
+        report.paragraph(f"Figures: `{model}_accuracy.png`, `{model}_drop.png`.")
+        report.findings(findings(model), intro=intro)

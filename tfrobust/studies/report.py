@@ -31,6 +31,12 @@ def format_percent(value: Optional[float], digits: int = 1) -> str:
     return f"{100.0 * value:.{digits}f}"
 
 
+def training_summary(config, optimizer: str = "Adam") -> str:
+    """``"<dataset> (<n> training examples, <epochs> epochs, batch <b>, <optimizer> <lr>)"`` of a study's config."""
+    return (f"{config.dataset} ({config.train_size or 'all'} training examples, {config.epochs} epochs, batch "
+            f"{config.batch_size}, {optimizer} {config.learning_rate:g})")
+
+
 def findings_markdown(findings: Iterable[Any]) -> str:
     """A markdown bullet list of published findings: citation, setting, statement and direction."""
     return "\n".join(f"- **{f.citation}** ({f.setting}): {f.statement} Direction: *{f.direction}*."
