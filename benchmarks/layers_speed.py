@@ -1,25 +1,36 @@
 """Cost of tfrobust's layers: KAF against ReLU, LowRankConv2D against Conv2D.
 
-(a) KAF overhead (Scardapane et al. 2019; seed 002): time of one SGD training step (forward +
-    backward + update) of a ResNet20-shaped CIFAR network (He et al. 2016: 3x3 stem with 16 filters,
-    3 stages of 3 basic blocks with 16/32/64 filters, 19 activations) with ReLU, KAF and KAF_Free,
-    batch 128 of 32x32x3; reported as the ratio to ReLU. Also the activation alone on one
-    (128, 32, 32, 16) tensor: tfrobust's KAF (hand-written gradient, Gaussians recomputed in the
-    backward pass, only the input kept) against the same formula differentiated automatically
-    (which keeps three (N, C, D) tensors).
+(a) KAF overhead (Scardapane et al. 2019; seed 002). One SGD training step (forward + backward +
+    update; batch 128 of 32x32x3) of the zoo's ResNet20 and VGG-like (``tfrobust.models.build``)
+    with ReLU and with KAF evaluated three ways: the factorised kernels as XLA-compiled functions
+    for the activation alone (the default; the rest of the step is un-jitted on CPU), the same
+    factorised formula as plain TF ops (activation XLA off), and the direct formula with one
+    exponential per kernel (the implementation before the factorisation); ResNet20 also with
+    KAF_Free (trainable dictionary: always the direct formula). Then the activation alone, forward
+    + backward (gradients for the input and alpha), on one (128, 32, 32, 16) tensor, the largest
+    activation of ResNet20. Then one fast-AT step (FGSM-RS, Wong et al. 2020) of VGG-like with KAF
+    on 100 28x28x1 images, before (direct) and after (factorised, XLA activation).
 (b) Low rank (Tai et al. 2016; seed 004): every k x k convolution of AlexNet and ResNet18 at
     ImageNet layer shapes (224x224 input) as Conv2D and as LowRankConv2D with the seed's LR1 and LR2
     ranks: multiply-adds (exact counts) and measured forward and forward+backward time, summed over
     the layers; the measured speed-up is set against the multiply-add reduction.
 
-Steps are timed interleaved (variant A, variant B, A, B, ...) and the median is reported, so that
-load from other processes affects both sides alike.
+Steps are timed interleaved (variant A, variant B, A, B, ...) after one warm-up call each (which
+also traces and compiles), and the median wall time and the median CPU time of this process
+(all threads) are reported, so that load from other processes affects every variant alike; on a
+shared machine the CPU-time ratios are the steadier ones.
 
-Run: PYTHONPATH=. python benchmarks/layers_speed.py [--batch 128 --lr-batch 8 --repeats 7 --xla auto]
+GPU: there the whole training step is XLA-compiled (``tfrobust.config`` "auto") and the KAF
+kernels are inlined into it; the factorised path is the one to use (its per-element work is two
+exponentials and ~3 D multiply-adds, fused with the surrounding ops; the alpha gradient is an
+element-wise loop plus a small reduction). No GPU was available when this benchmark was written.
+
+Run: PYTHONPATH=. nice python benchmarks/layers_speed.py [--batch 128 --lr-batch 8 --repeats 5]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import time
@@ -33,6 +44,8 @@ import tf_keras as keras  # noqa: E402
 from tfrobust import config  # noqa: E402
 from tfrobust.layers import (LowRankConv2D, conv_complexity, low_rank_complexity,  # noqa: E402
                              make_activation)
+from tfrobust.layers import kaf  # noqa: E402
+from tfrobust.models import build  # noqa: E402
 from tfrobust.models.rank_schedules import rank_schedule  # noqa: E402
 
 # (name, input height = width, in channels, filters, kernel, stride) of every k x k convolution,
@@ -51,36 +64,44 @@ for _stage, (_size, _filters) in enumerate([(56, 64), (28, 128), (14, 256), (7, 
 
 def interleaved_medians(functions, repeats: int) -> list:
     """Median wall time of each function, calls interleaved, after one warm-up call each."""
+    return [wall for wall, _ in interleaved_times(functions, repeats)]
+
+
+def interleaved_times(functions, repeats: int) -> list:
+    """(median wall time, median process CPU time) of each function, calls interleaved."""
     for fn in functions:
         fn()
-    times = [[] for _ in functions]
+    walls, cpus = [[] for _ in functions], [[] for _ in functions]
     for _ in range(repeats):
         for i, fn in enumerate(functions):
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             fn()
-            times[i].append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
+            walls[i].append(time.perf_counter() - wall)
+            cpus[i].append(time.process_time() - cpu)
+    return [(statistics.median(w), statistics.median(c)) for w, c in zip(walls, cpus)]
 
 
 # ---------------------------------------------------------------- (a) KAF vs ReLU
-def resnet20(activation: str) -> keras.Model:
-    """ResNet20 for 32x32x3 (He et al. 2016, CIFAR variant; projection shortcuts)."""
-    inputs = keras.Input((32, 32, 3))
-    h = keras.layers.Conv2D(16, 3, padding="same", use_bias=False)(inputs)
-    h = make_activation(activation)(keras.layers.BatchNormalization()(h))
-    for stage, filters in enumerate((16, 32, 64)):
-        for block in range(3):
-            strides = 2 if stage > 0 and block == 0 else 1
-            shortcut = h
-            h = keras.layers.Conv2D(filters, 3, strides, padding="same", use_bias=False)(h)
-            h = make_activation(activation)(keras.layers.BatchNormalization()(h))
-            h = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(h)
-            h = keras.layers.BatchNormalization()(h)
-            if strides != 1:
-                shortcut = keras.layers.Conv2D(filters, 1, strides, use_bias=False)(shortcut)
-            h = make_activation(activation)(keras.layers.Add()([h, shortcut]))
-    h = keras.layers.GlobalAveragePooling2D()(h)
-    return keras.Model(inputs, keras.layers.Dense(10)(h))
+# name -> (activation, KAF kernel, XLA for the activation)
+KAF_VARIANTS = {
+    "relu": ("relu", "factorised", True),
+    "kaf": ("kaf", "factorised", True),
+    "kaf[tf-ops]": ("kaf", "factorised", False),
+    "kaf[direct]": ("kaf", "direct", False),
+    "kaf_free": ("kaf_free", "factorised", True),
+}
+
+
+@contextlib.contextmanager
+def kaf_kernel(kind: str, xla: bool):
+    """Traces KAF layers with the given kernel; restores the defaults afterwards."""
+    kaf.set_kernel(kind)
+    kaf.set_kernel_xla(xla)
+    try:
+        yield
+    finally:
+        kaf.set_kernel("factorised")
+        kaf.set_kernel_xla(True)
 
 
 def train_step_function(model: keras.Model):
@@ -97,51 +118,83 @@ def train_step_function(model: keras.Model):
     return config.compile_function(step)
 
 
-def autodiff_kaf(x, alpha, dictionary, gamma):
-    """The KAF formula left to automatic differentiation (reference for the hand-written gradient)."""
-    kernel = tf.exp(-gamma * tf.square(x[..., None] - dictionary))
-    return tf.reduce_sum(kernel * alpha, axis=-1)
+def report(title: str, names, times) -> None:
+    print(title)
+    base_wall, base_cpu = times[0]
+    for name, (wall, cpu) in zip(names, times):
+        print(f"    {name:12s} wall {wall * 1e3:9.1f} ms ({wall / base_wall:5.2f}x {names[0]})   "
+              f"cpu {cpu * 1e3:9.1f} ms ({cpu / base_cpu:5.2f}x {names[0]})")
 
 
-def benchmark_kaf(batch: int, repeats: int) -> None:
+def benchmark_training_steps(model_name: str, variants, batch: int, repeats: int) -> None:
     rng = np.random.default_rng(0)
     x = tf.constant(rng.uniform(size=(batch, 32, 32, 3)), tf.float32)
     y = tf.constant(rng.integers(0, 10, batch))
-    steps = {}
-    for activation in ("relu", "kaf", "kaf_free"):
-        keras.utils.set_random_seed(0)
-        step = train_step_function(resnet20(activation))
-        steps[activation] = lambda step=step: step(x, y).numpy()
-    times = dict(zip(steps, interleaved_medians(list(steps.values()), repeats)))
-    print(f"(a) ResNet20 training step, batch {batch} of 32x32x3, xla={config.use_xla()}, "
-          f"median of {repeats}:")
-    for name, seconds in times.items():
-        print(f"    {name:9s} {seconds * 1e3:8.1f} ms   ratio to relu {seconds / times['relu']:.2f}")
+    steps = []
+    for name in variants:
+        activation, kind, xla = KAF_VARIANTS[name]
+        with kaf_kernel(kind, xla):
+            keras.utils.set_random_seed(0)
+            step = train_step_function(build(model_name, (32, 32, 3), 10, activation=activation))
+            step(x, y)  # trace and compile under this kernel
+        steps.append(lambda step=step: step(x, y).numpy())
+    report(f"(a) {model_name} training step, batch {batch} of 32x32x3, step xla={config.use_xla()}, "
+           f"median of {repeats}:", list(variants), interleaved_times(steps, repeats))
 
-    # The activation alone, forward + backward, on the largest activation tensor of ResNet20.
-    layer = make_activation("kaf")
+
+def benchmark_activation(batch: int, repeats: int) -> None:
+    rng = np.random.default_rng(1)
     h = tf.constant(rng.normal(size=(batch, 32, 32, 16)), tf.float32)
-    layer.build(h.shape)
-    dictionary = tf.constant(layer.dictionary, tf.float32)
-    gamma = tf.cast(layer.gamma, tf.float32)
+    relu = config.compile_function(lambda h: tf.gradients(tf.nn.relu(h), h))
+    functions, names, results = [lambda: relu(h)[0].numpy()], ["relu"], []
+    for name in ("kaf", "kaf[tf-ops]", "kaf[direct]"):
+        _, kind, xla = KAF_VARIANTS[name]
+        layer = make_activation("kaf")
+        layer.build(h.shape)
+        layer.alpha.assign(rng.normal(size=layer.alpha.shape))
 
-    def grad_of(fn):
-        def run(h):
+        def run(h, layer=layer):
             with tf.GradientTape() as tape:
                 tape.watch(h)
-                out = fn(h)
+                out = layer(h)
             return tape.gradient(out, [h, layer.alpha])
-        return config.compile_function(run)
 
-    ours = grad_of(layer)
-    reference = grad_of(lambda h: autodiff_kaf(h, layer.alpha, dictionary, gamma))
-    relu = config.compile_function(lambda h: tf.gradients(tf.nn.relu(h), h))
-    np.testing.assert_allclose(ours(h)[0].numpy(), reference(h)[0].numpy(), rtol=1e-3, atol=1e-4)
-    t_ours, t_ref, t_relu = interleaved_medians(
-        [lambda: ours(h)[0].numpy(), lambda: reference(h)[0].numpy(), lambda: relu(h)[0].numpy()], repeats)
-    print(f"    activation alone on ({batch}, 32, 32, 16), forward + backward: ReLU {t_relu * 1e3:.1f} ms, "
-          f"KAF {t_ours * 1e3:.1f} ms, KAF by autodiff {t_ref * 1e3:.1f} ms "
-          f"(hand-written gradient {t_ref / t_ours:.2f}x faster)")
+        with kaf_kernel(kind, xla):
+            fn = config.compile_function(run)
+            results.append([t.numpy() for t in fn(h)])
+        functions.append(lambda fn=fn: [t.numpy() for t in fn(h)])
+        names.append(name)
+    report(f"    activation alone on ({batch}, 32, 32, 16), forward + backward (input and alpha "
+           f"gradients), median of {repeats}:", names, interleaved_times(functions, repeats))
+
+
+def benchmark_fast_at(repeats: int) -> None:
+    """One FGSM-RS step of VGG-like with KAF on 100 28x28x1 digits: direct formula vs factorised."""
+    from tfrobust.training import FastAdversarialModel  # noqa: PLC0415
+
+    rng = np.random.default_rng(2)
+    x = rng.uniform(size=(100, 28, 28, 1)).astype(np.float32)
+    y = rng.integers(0, 10, 100)
+    functions = []
+    names = ["kaf[direct]", "kaf"]
+    for name in names:
+        _, kind, xla = KAF_VARIANTS[name]
+        with kaf_kernel(kind, xla):
+            keras.utils.set_random_seed(0)
+            fast = FastAdversarialModel(build("vgg_like", (28, 28, 1), 10, activation="kaf"), eps=0.3)
+            fast.compile(keras.optimizers.SGD(0.01, momentum=0.9))
+            fast.train_on_batch(x, y)  # trace and compile under this kernel
+        functions.append(lambda fast=fast: fast.train_on_batch(x, y))
+    report(f"(a) fast-AT (FGSM-RS) step of vgg_like with KAF, 100 x 28x28x1, median of {repeats}:",
+           names, interleaved_times(functions, repeats))
+
+
+def benchmark_kaf(batch: int, repeats: int) -> None:
+    benchmark_training_steps("resnet20", ["relu", "kaf", "kaf[tf-ops]", "kaf[direct]", "kaf_free"],
+                             batch, repeats)
+    benchmark_training_steps("vgg_like", ["relu", "kaf", "kaf[tf-ops]", "kaf[direct]"], batch, repeats)
+    benchmark_activation(batch, repeats)
+    benchmark_fast_at(repeats)
 
 
 # ---------------------------------------------------------------- (b) low rank vs full
@@ -188,9 +241,9 @@ def benchmark_low_rank(batch: int, repeats: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batch", type=int, default=128, help="ResNet20 batch for (a)")
+    parser.add_argument("--batch", type=int, default=128, help="ResNet20 / VGG-like batch for (a)")
     parser.add_argument("--lr-batch", type=int, default=8, help="batch of the 224x224 layers in (b)")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--xla", default="auto", help="True, False or auto")
     parser.add_argument("--skip", choices=("kaf", "low_rank"), help="skip one part")
     args = parser.parse_args()
