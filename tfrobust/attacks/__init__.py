@@ -9,6 +9,8 @@ return_info, **settings)``:
 - ``apgd`` / ``apgd_targeted`` (Croce & Hein 2020), ``square`` (Andriushchenko et al. 2020, no gradient needed)
   and the ``autoattack`` ensemble (Croce & Hein 2020; spec names "autoattack" / "aa").
 - ``mifgsm``: momentum iterative FGSM, the transfer-strengthened attack (Dong et al. 2018).
+- ``uap``: a universal perturbation computed on the batch itself (Moosavi-Dezfooli et al. 2017; see
+  ``tfrobust.attacks.universal`` for v on training images and held-out fooling rates).
 - ``noise``: random sign noise, the baseline every attack must beat (Carlini et al. 2019).
 
 Minimal-perturbation attacks, returning a ``MinimalPerturbation`` (per-example norms):
@@ -37,11 +39,12 @@ from tfrobust.attacks.pgd import pgd
 from tfrobust.attacks.registry import register
 from tfrobust.attacks.rfgsm import rfgsm
 from tfrobust.attacks.square import square
+from tfrobust.attacks.universal import uap, universal_perturbation
 from tfrobust.attacks.spec import Attack, CallableAttack, as_attack, make_attack, parse_attack
 
 __all__ = [
     "fgsm", "rfgsm", "pgd", "noise", "optimization_attack", "minimal_epsilon",
-    "apgd", "apgd_targeted", "square", "autoattack", "mifgsm",
+    "apgd", "apgd_targeted", "square", "autoattack", "mifgsm", "uap", "universal_perturbation",
     "fab", "fab_minimal", "carlini_wagner_l2", "deepfool", "deepfool_step", "eot", "is_randomized",
     "Attack", "CallableAttack", "as_attack", "make_attack", "parse_attack",
     "INFO_KEYS", "MinimalPerturbation", "attack_info", "register", "registry",

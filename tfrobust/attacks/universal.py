@@ -1,0 +1,211 @@
+"""Universal adversarial perturbations (Moosavi-Dezfooli, Fawzi, Fawzi & Frossard 2017, CVPR).
+
+One image-agnostic perturbation v with ||v||_p <= xi that changes the label of most images. Algorithm 1 of the
+paper, over a set X of images with the model's own labels k(x):
+
+    v = 0
+    while fooling_rate(X, v) < 1 - delta and passes < max_passes:
+        for x_i in X (shuffled):
+            if k(x_i + v) == k(x_i):
+                dv_i = DeepFool's minimal perturbation sending x_i + v across the boundary
+                v = P_{p, xi}(v + dv_i)
+
+with P_{p, xi} the projection onto the L_p ball of radius xi (p = 2 or inf) and fooling_rate(X, v) the share
+of x in X with k(x + v) != k(x). dv_i is the DeepFool perturbation of minimal L2 norm for either p, as in
+the paper (``deepfool_norm`` chooses another). Images stay in the box: x + v is clipped to ``bounds``.
+
+One deviation for speed: X is walked in minibatches of ``chunk`` images. DeepFool runs once for all the
+not-yet-fooled images of a minibatch at the v of the minibatch start, then their dv_i are folded into v one
+after the other with the projection after each, as in the paper; ``chunk = 1`` is Algorithm 1 exactly.
+
+The paper reports fooling rates of 78-93% on held-out ImageNet images at L-inf xi = 10/255 (Table 1), and that
+a v computed on one network fools others often (Table 2, the cross-model transfer table).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import List, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from tfrobust.attacks._inputs import check_batch_size, check_flag, check_loss_classes, check_seed, prepare
+from tfrobust.attacks.deepfool import deepfool
+from tfrobust.attacks.info import attack_info, measure_outcome
+from tfrobust.attacks.norms import project
+from tfrobust.attacks.registry import register
+from tfrobust.logits import as_logits_model
+from tfrobust.validation import LOSSES, NORMS, check_bounds, check_choice, check_epsilon, check_images, check_positive
+
+
+@dataclasses.dataclass(frozen=True)
+class UniversalPerturbation:
+    """A universal perturbation and how it was found.
+
+    Attributes:
+        v: float32 numpy array of one image's shape, ||v|| <= xi in ``norm``.
+        xi: the radius.
+        norm: "linf" or "l2".
+        fooling_rate: the share of the images v was computed on whose label it changes.
+        history: the fooling rate on those images after each pass over them.
+        example_steps: DeepFool Jacobian evaluations spent (per example).
+    """
+
+    v: np.ndarray
+    xi: float
+    norm: str
+    fooling_rate: float
+    history: List[float]
+    example_steps: int = 0
+
+    def apply(self, x, bounds=(0.0, 1.0)) -> tf.Tensor:
+        """clip(x + v) to ``bounds``."""
+        lo, hi = check_bounds(bounds)
+        return tf.clip_by_value(tf.convert_to_tensor(x, tf.float32) + self.v[None], lo, hi)
+
+
+def _predict(logits_model, x, batch: int = 512) -> np.ndarray:
+    return np.concatenate([np.argmax(np.asarray(logits_model(x[i:i + batch])), axis=1)
+                           for i in range(0, int(x.shape[0]), batch)])
+
+
+def fooling_rate(model, x, v, *, bounds=(0.0, 1.0)) -> float:
+    """The share of images whose predicted label changes when v is added: mean of k(clip(x + v)) != k(x).
+
+    Args:
+        model: callable images -> logits.
+        x: images (batch, ...).
+        v: one perturbation of an image's shape (or broadcastable to x).
+        bounds: pixel range that x + v is clipped to.
+
+    Returns:
+        The fooling rate in [0, 1].
+    """
+    lo, hi = check_bounds(bounds)
+    x = check_images(x, (lo, hi))
+    logits_model = as_logits_model(model, x)
+    perturbed = tf.clip_by_value(x + tf.convert_to_tensor(v, tf.float32), lo, hi)
+    return float(np.mean(_predict(logits_model, perturbed) != _predict(logits_model, x)))
+
+
+def universal_perturbation(model, x, *, xi, norm="linf", bounds=(0.0, 1.0), target_fooling_rate=0.8,
+                           max_passes=5, chunk=32, deepfool_norm="l2", deepfool_steps=10, overshoot=0.02,
+                           seed=0) -> UniversalPerturbation:
+    """Algorithm 1 of Moosavi-Dezfooli et al. (2017): one v with ||v|| <= xi that fools most of x.
+
+    Args:
+        model: callable images -> logits (needs gradients: DeepFool).
+        x: the images v is computed on (the paper: 10,000 ImageNet training images).
+        xi: radius of v in pixel units (> 0).
+        norm: "linf" or "l2", the ball v is projected onto.
+        bounds: (low, high) pixel range.
+        target_fooling_rate: stop when the fooling rate on x reaches this (1 - delta in the paper; 0.8).
+        max_passes: most passes over x, integer > 0.
+        chunk: images per DeepFool minibatch (1 is the paper's algorithm exactly, see the module docstring).
+        deepfool_norm: norm of DeepFool's minimal perturbations dv_i ("l2" in the paper for both balls; None:
+            the norm of the ball).
+        deepfool_steps: DeepFool iterations per image.
+        overshoot: DeepFool overshoot.
+        seed: seed of the order the images are visited in (None: a fresh random order).
+
+    Returns:
+        ``UniversalPerturbation``.
+
+    Raises:
+        TypeError, ValueError: bad images, xi, norm, rates or counts.
+    """
+    norm = check_choice(norm, NORMS, "norm")
+    deepfool_norm = norm if deepfool_norm is None else check_choice(deepfool_norm, NORMS, "deepfool_norm")
+    lo, hi = check_bounds(bounds)
+    xi = check_epsilon(xi, (lo, hi), norm, name="xi")
+    if isinstance(target_fooling_rate, bool) or not isinstance(target_fooling_rate, (int, float)) \
+            or not 0 < target_fooling_rate <= 1:
+        raise ValueError(f"target_fooling_rate must be in (0, 1] (0.8 in the paper), got {target_fooling_rate!r}.")
+    max_passes = int(check_positive(max_passes, "max_passes", integer=True))
+    chunk = int(check_positive(chunk, "chunk", integer=True))
+    deepfool_steps = int(check_positive(deepfool_steps, "deepfool_steps", integer=True))
+    seed = check_seed(seed)
+    x = check_images(x, (lo, hi))
+    logits_model = as_logits_model(model, x)
+    x_np = x.numpy()
+    clean_labels = _predict(logits_model, x)
+    v = np.zeros(x_np.shape[1:], np.float32)
+    rng = np.random.default_rng(seed)
+    history: List[float] = []
+    rate, example_steps = 0.0, 0
+    if xi > 0:
+        for _ in range(max_passes):
+            order = rng.permutation(len(x_np))
+            for start in range(0, len(order), chunk):
+                rows = order[start:start + chunk]
+                perturbed = np.clip(x_np[rows] + v, lo, hi)
+                still = _predict(logits_model, tf.constant(perturbed)) == clean_labels[rows]
+                if not still.any():
+                    continue
+                base = perturbed[still]
+                found = deepfool(logits_model.model, base, clean_labels[rows][still], norm=deepfool_norm,
+                                 bounds=(lo, hi), steps=deepfool_steps, overshoot=overshoot)
+                example_steps += int(found.info["example_steps"])
+                steps = np.asarray(found.x_adv) - base
+                for r, ok in zip(steps, found.success):
+                    if ok:
+                        v = project(tf.constant((v + r)[None]), xi, norm).numpy()[0]
+            perturbed = tf.clip_by_value(x + v[None], lo, hi)
+            rate = float(np.mean(_predict(logits_model, perturbed) != clean_labels))
+            history.append(rate)
+            if rate >= target_fooling_rate:
+                break
+    return UniversalPerturbation(v=v, xi=float(xi), norm=norm, fooling_rate=rate, history=history,
+                                 example_steps=example_steps)
+
+
+def uap(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.0, 1.0), seed=None, batch_size=None,
+        return_info=False, target_fooling_rate=0.8, max_passes=5, chunk=32, deepfool_steps=10):
+    """The fixed-eps attack form of a universal perturbation: v is computed on x itself, x + v returned.
+
+    For held-out fooling rates compute v with ``universal_perturbation`` on training images and measure it
+    with ``fooling_rate`` on others; this form lets specs, ``robust_accuracy`` and the common attack test
+    run a UAP by name ("uap"). y is used only to report success (the algorithm uses the model's labels).
+
+    Args:
+        model, x, y, eps, norm, bounds, batch_size, return_info: as every fixed-eps attack (eps is xi).
+        loss: only "ce" is meaningful for the info dict's loss (DeepFool uses no loss).
+        targeted: not supported (the paper's perturbations are untargeted); True raises ValueError.
+        seed: order the images are visited in.
+        target_fooling_rate, max_passes, chunk, deepfool_steps: see ``universal_perturbation``.
+
+    Returns:
+        clip(x + v), and with ``return_info`` the info dict (its "extra" holds "v", "fooling_rate", "history").
+
+    Raises:
+        TypeError, ValueError: bad inputs or settings, or ``targeted=True``.
+    """
+    norm = check_choice(norm, NORMS, "norm")
+    loss = check_choice(loss, LOSSES, "loss")
+    if check_flag(targeted, "targeted"):
+        raise ValueError("uap is untargeted (Moosavi-Dezfooli et al. 2017); use targeted=False.")
+    return_info = check_flag(return_info, "return_info")
+    eps = check_epsilon(eps, bounds, norm)
+    check_seed(seed)
+    batch_size = check_batch_size(batch_size)
+    inputs = prepare(model, x, y, bounds)
+    check_loss_classes(loss, inputs.model.num_classes, False)
+    if eps == 0:
+        x_adv, result, example_steps = inputs.x, None, 0
+    else:
+        result = universal_perturbation(inputs.model, inputs.x, xi=eps, norm=norm, bounds=(inputs.lo, inputs.hi),
+                                        target_fooling_rate=target_fooling_rate, max_passes=max_passes,
+                                        chunk=chunk, deepfool_steps=deepfool_steps,
+                                        seed=0 if seed is None else seed)
+        x_adv = result.apply(inputs.x, (inputs.lo, inputs.hi))
+        example_steps = result.example_steps
+    if not return_info:
+        return x_adv
+    losses, success = measure_outcome(inputs, x_adv, loss=loss, targeted=False, batch_size=batch_size)
+    extra = {} if result is None else {"v": result.v, "fooling_rate": result.fooling_rate, "history": result.history}
+    return x_adv, attack_info(success=success, loss=losses, x=inputs.x, x_adv=x_adv, norm=norm,
+                              example_steps=example_steps, forward_passes=int(inputs.x.shape[0]), extra=extra)
+
+
+register("uap", uap, aliases=("universal",), quick_settings={"max_passes": 1, "deepfool_steps": 5},
+         label=lambda s: "uap" + ("" if s["norm"] == "linf" else f"-{s['norm']}"))
