@@ -117,6 +117,7 @@ class BaselinesConfig(AttackSettings, StudyConfig):
         co_learning_rate: Learning rate of the catastrophic-overfitting runs (default learning_rate).
         co_held_size: Evaluation points the detector attacks after every epoch.
         co_drop: PGD-accuracy drop below the best earlier epoch that counts as a collapse.
+        co_study: Run the catastrophic-overfitting study (part 2).
         co_grad_align_lambda: Lambda of the second GradAlign run of the overfitting study (FGSM from a random start;
             the first run uses the paper's zero start and grad_align_lambda).
     """
@@ -145,6 +146,7 @@ class BaselinesConfig(AttackSettings, StudyConfig):
     co_held_size: int = 300
     co_drop: float = 0.2
     co_grad_align_lambda: float = 0.5
+    co_study: bool = True
 
     SWEEP_FIELDS = ("methods",)
 
@@ -490,6 +492,8 @@ def _markdown(run, config: BaselinesConfig, entries: Dict[str, dict], study: dic
         + f" (all from {REFERENCE}, 'Batch 2 facts').")
 
     report.section("Catastrophic overfitting")
+    if study.get("skipped"):
+        return report.paragraph("Not run (--co_study=false).").footer([]).markdown()
     search_rows = [{"ε": f"{e['eps']:.4g}", "best PGD-10 (held)": f"{e['best_pgd_accuracy']:.3f}",
                     "final PGD-10": f"{e['final_pgd_accuracy']:.3f}",
                     "final FGSM": f"{e['history'][-1]['fgsm_accuracy']:.3f}",
@@ -544,7 +548,8 @@ def run(config: BaselinesConfig) -> dict:
             return _evaluate(store, data, config, key, model, method, seconds)
 
         entries[method] = store.cached(key, compute)
-    study = store.cached("co_study", lambda: _co_study(store, data, config))
+    study = (store.cached("co_study", lambda: _co_study(store, data, config)) if config.co_study
+             else {"search": [], "chosen_eps": None, "runs": {}, "skipped": True})
     figure = _co_figure(store, study)
     return store.finish(_markdown(store, config, entries, study), chosen_eps=study["chosen_eps"],
                         figures=[figure] if figure else [])
