@@ -14,9 +14,9 @@ weight of rank >= 2; biases and BatchNorm scales are not perturbed) after the in
     w <- w + v;  G = grad_w L(w + v; x', y);  w <- w - v;  optimiser step with G at w.
 
 L is the outer objective: CE(f(x'), y) with x' from PGD (AT-AWP), or the TRADES objective
-CE(f(x), y) + beta KL(f(x) || f(x')) with x' from PGD on the KL (TRADES-AWP). The reference code
-uses gamma = 5e-3 (TRADES-AWP; its AT-AWP scripts use 1e-2) and a warm-up during which no weight
-perturbation is applied (TRADES-AWP: 10 epochs; AT-AWP: none). Here the warm-up is counted in
+CE(f(x), y) + beta KL(f(x) || f(x')) with x' from PGD on the KL (TRADES-AWP). Defaults: gamma = 5e-3
+(public AT-AWP scripts also use 1e-2) and a warm-up during which no weight perturbation is applied
+(public TRADES-AWP scripts: 10 epochs; AT-AWP: none). Here the warm-up is counted in
 optimiser steps (``warmup_steps``, e.g. 10 * steps_per_epoch), which checkpoints and resumes with
 the optimiser.
 
