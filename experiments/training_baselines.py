@@ -180,10 +180,12 @@ class BaselinesConfig(AttackSettings, StudyConfig):
 
 PRESETS: Dict[str, BaselinesConfig] = {
     # mnist5k (4,000 training digits), Wong et al.'s MNIST CNN, eps 0.1, 6 epochs of Adam 1e-3, PGD-10 training
-    # attacks; TRADES beta 1 (the paper's MNIST script) and MART lambda 1 (with the CIFAR-10 lambda 6 MART stayed at
-    # chance for all 6 epochs, measured: clean 0.104; with 1: clean 0.95, PGD-50-10 0.87); PGD-50-10 on 500 test digits, a reduced AutoAttack on 200 (25 iterations, 3 target classes, Square
-    # 500 queries: the standard suite took 103 s per model on 2 shared cores, measured; the label says so). The catastrophic-overfitting search runs FGSM-RS
-    # at 0.2, 0.225, 0.25, 0.3 (until the first overfits) for 10 epochs each (PGD-10 on 300 test digits per epoch). Sized for <= 10 min on 2 cores.
+    # attacks; TRADES beta 1 (the paper's MNIST script) and MART lambda 1 (with the CIFAR-10 lambda 6 MART stayed
+    # at chance for all 6 epochs, measured: clean 0.104; with 1: clean 0.95, PGD-50-10 0.87); PGD-50-10 on 500
+    # test digits, a reduced AutoAttack on 200 (25 iterations, 3 target classes, Square 500 queries: the standard
+    # suite took 103 s per model on 2 shared cores, measured; the label says so). The catastrophic-overfitting
+    # search runs FGSM-RS at 0.2, 0.225, 0.25, 0.3 (until the first overfits) for 10 epochs each (PGD-10 on 300
+    # test digits per epoch). Measured 713 s on 2 heavily shared cores (load 8-13); meant for <= 10 min on 2 cores.
     "quick": BaselinesConfig(preset="quick", dataset="mnist5k", model="mnist_small", eps=0.1, epochs=6,
                              batch_size=100, learning_rate=1e-3, optimizer="adam", eval_size=500,
                              attack="pgd:steps=50,restarts=10", train_steps=10, trades_beta=1.0, mart_beta=1.0,
@@ -434,10 +436,6 @@ def _co_figure(run, study: dict) -> Optional[str]:
 
 
 # --------------------------------------------------------------------------- report
-def _published(config: BaselinesConfig) -> Dict[str, Dict[str, PublishedAccuracy]]:
-    return {"CIFAR-10 8/255": PUBLISHED_CIFAR10, "MNIST 0.3": PUBLISHED_MNIST}
-
-
 def _markdown(run, config: BaselinesConfig, entries: Dict[str, dict], study: dict) -> str:
     label = config.attack_spec().label
     report = StudyReport("Robust-training baselines and catastrophic overfitting", run)

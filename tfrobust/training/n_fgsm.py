@@ -56,7 +56,8 @@ class NFGSMModel(TrainingWrapper):
         self.eps = check_epsilon(eps, self.bounds)
         self.alpha = self.eps if alpha is None else check_positive(alpha, "alpha")
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or float(noise) < 0:
-            raise ValueError(f"noise must be a number >= 0 (half-width in units of eps; the paper uses 2), got {noise!r}.")
+            raise ValueError(f"noise must be a number >= 0 (half-width in units of eps; the paper uses 2), "
+                             f"got {noise!r}.")
         self.noise = float(noise)
 
     def adversarial_examples(self, x, y):
