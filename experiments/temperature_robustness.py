@@ -3,17 +3,15 @@
 For each temperature T the same network is trained with cross entropy on logits / T
 (``tfrobust.training.TemperatureModel``) and deployed with its raw logits. It is then attacked
 
-* by FGSM with the attacker *unaware* of T (cross entropy on the raw logits, i.e. at T = 1: seed 004,
-  Figure 13a) and *aware* of T (cross entropy on logits / T: Figure 13b), for a list of ε;
-* by the study's ``--attack`` (PGD) with cross entropy and with the margin loss of Carlini & Wagner on the raw
-  logits, at one ε (``--eps``);
-* by ``tfrobust.evaluation.masking_report``, which runs the gradient-masking checks of Carlini et al.
-  (2019) at that ε.
+* by FGSM with the attacker *unaware* of T (cross entropy on the raw logits, i.e. at T = 1: seed 004, Figure 13a)
+  and *aware* of T (cross entropy on logits / T: Figure 13b), over ``--epsilons``;
+* by ``--attack`` (PGD) with cross entropy and with Carlini & Wagner's margin loss on the raw logits at ``--eps``,
+  and by ``tfrobust.evaluation.masking_report`` (the checks of Carlini et al. 2019) at that ε.
 
-Seed 004 reports apparent robustness for the unaware attacker. The logits of a model trained at T are
-about T times larger, the softmax at T = 1 saturates and its cross-entropy gradient underflows to
-zero, so FGSM does not move the input: gradient masking, as Carlini & Wagner (2016) showed for
-defensive distillation. The margin-loss PGD column and the masking report make this visible.
+Seed 004 reports apparent robustness for the unaware attacker. The logits of a model trained at T are about T
+times larger, the softmax at T = 1 saturates and its cross-entropy gradient underflows to zero, so FGSM does not
+move the input: gradient masking, as Carlini & Wagner (2016) showed for defensive distillation. The margin-loss
+PGD column and the masking report make this visible.
 
 Usage:
     python experiments/temperature_robustness.py --preset quick
