@@ -66,3 +66,20 @@ def test_to_jsonable_dataclass():
         a: np.ndarray
 
     assert to_jsonable(D(np.array([[True, False]]))) == {"a": [[True, False]]}
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_files_get_the_umask_mode_not_0600(tmp_path, umask):
+    # mkstemp alone leaves 0600: results and figures must be readable as any tool's output (issue 10).
+    old = os.umask(umask)
+    try:
+        json_path = write_json_atomic(tmp_path / "r.json", {"a": 1})
+        text_path = write_text_atomic(tmp_path / "r.md", "x")
+        reference = tmp_path / "plain.txt"
+        with open(reference, "w") as f:
+            f.write("x")
+    finally:
+        os.umask(old)
+    expected = 0o666 & ~umask
+    for path in (json_path, text_path, reference):
+        assert os.stat(path).st_mode & 0o777 == expected, oct(os.stat(path).st_mode)

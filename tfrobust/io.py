@@ -9,6 +9,9 @@ writes to a temporary file in the destination directory and then ``os.replace``-
 target. ``os.replace`` is atomic on POSIX and Windows when source and target share a file system,
 so a run killed mid-write (or a serialisation error) leaves either the complete old file or the
 complete new one, never a half-written file.
+
+The files are created with mode ``0o666`` masked by the process umask (``0644`` under the usual
+umask ``022``), as ``open()`` would create them; ``tempfile.mkstemp`` alone would leave them ``0600``.
 """
 from __future__ import annotations
 
@@ -62,6 +65,13 @@ def to_jsonable(obj: Any) -> Any:
     raise TypeError(f"Cannot write an object of type {type(obj).__name__} as JSON: {obj!r}.")
 
 
+def _current_umask() -> int:
+    """Returns the process umask (reading it requires setting it; it is restored at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> str:
     """Writes ``data`` to ``path`` through a temporary file and ``os.replace``.
 
@@ -82,6 +92,8 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> str:
     os.makedirs(directory, exist_ok=True)
     fd, tmp_path = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
+        # mkstemp creates 0600; give the file the mode open() would (0666 less the umask).
+        os.chmod(tmp_path, 0o666 & ~_current_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
