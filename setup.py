@@ -24,6 +24,7 @@ setup(
     extras_require={
         "test": ["pytest", "import-linter"],  # lint-imports checks the layers of setup.cfg
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
+        "dknn": ["faiss-cpu>=1.7"],  # k-NN search of tfrobust.evaluation.deep_knn
         "bench": ["adversarial-robustness-toolbox>=1.20", "multiprocess", "foolbox>=3.3", "cleverhans>=4.0"],  # peers; ART AutoAttack imports multiprocess
     },
 )
