@@ -2,9 +2,9 @@
 
 Cases (``--cases``, all by default):
 
-- ``linf``: a small CNN fast-adversarially trained on mnist5k (FGSM-RS, Wong et al. 2020: eps 0.3, alpha 0.375,
-  Adam, 10 epochs), attacked at L-inf eps 0.3;
-- ``l2``: the same CNN PGD-trained for L2 (eps 2, 5 steps of 0.5), attacked at L2 eps 2;
+- ``linf``: a small CNN PGD-trained on mnist5k (Madry et al. 2018: eps 0.3, 5 steps of 0.1, Adam 1e-3, 20 epochs
+  after 2 clean epochs), attacked at L-inf eps 0.3 (fast AT at 0.3 on 5,000 digits gave a model PGD breaks to 2%);
+- ``l2``: the same CNN PGD-trained for L2 (eps 2, 5 steps of 0.5, 10 epochs after 2 clean), attacked at L2 eps 2;
 - ``temperature``: a CNN trained at temperature T = 100 and deployed at T = 1 (seed 004). FGSM of an attacker
   unaware of T makes it look robust; autoattack must bring it to <= 10% at eps 0.2, and masking_report must
   name the check that caught it.
@@ -47,7 +47,7 @@ import tf_keras as keras  # noqa: E402
 from tfrobust.attacks import apgd, autoattack, fgsm, pgd, square  # noqa: E402
 from tfrobust.data.mnist5k import load_mnist5k  # noqa: E402
 from tfrobust.evaluation import masking_report  # noqa: E402
-from tfrobust.training import FastAdversarialModel, PGDAdversarialModel, TemperatureModel  # noqa: E402
+from tfrobust.training import PGDAdversarialModel, TemperatureModel  # noqa: E402
 
 CASES = ("linf", "l2", "temperature")
 EPS = {"linf": 0.3, "l2": 2.0, "temperature": 0.2}
@@ -72,17 +72,20 @@ def train(case: str, x, y, cache: str) -> keras.Model:
     if os.path.exists(path):
         return keras.models.load_model(path)
     net = small_cnn()
+    start = time.perf_counter()
+    if case in ("linf", "l2"):  # two clean epochs first: PGD training from scratch at these eps stays at chance
+        net.compile(keras.optimizers.Adam(2e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        net.fit(x, y, batch_size=64, epochs=2, verbose=0)
     if case == "linf":
-        wrapper = FastAdversarialModel(net, eps=0.3, alpha=0.375)
-        epochs, lr = 10, 1e-3
+        wrapper = PGDAdversarialModel(net, eps=0.3, step_size=0.1, steps=5)
+        epochs, lr = 20, 1e-3
     elif case == "l2":
         wrapper = PGDAdversarialModel(net, eps=2.0, step_size=0.5, steps=5, norm="l2")
-        epochs, lr = 8, 1e-3
+        epochs, lr = 10, 1e-3
     else:
         wrapper = TemperatureModel(net, temperature=100.0)
         epochs, lr = 4, 2e-3
     wrapper.compile(keras.optimizers.Adam(lr))
-    start = time.perf_counter()
     wrapper.fit(x, y, batch_size=100, epochs=epochs, verbose=0)
     print(f"  trained {case} model in {time.perf_counter() - start:.0f} s", flush=True)
     os.makedirs(cache, exist_ok=True)
