@@ -25,6 +25,7 @@ setup(
         "test": ["pytest", "import-linter"],  # lint-imports checks the layers of setup.cfg
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
         "dknn": ["faiss-cpu>=1.7"],  # k-NN search of tfrobust.evaluation.deep_knn
+        "privacy": ["dp-accounting>=0.4"],  # RDP accounting of tfrobust.privacy.pate
         "bench": ["adversarial-robustness-toolbox>=1.20", "multiprocess", "foolbox>=3.3", "cleverhans>=4.0"],  # peers; ART AutoAttack imports multiprocess
     },
 )

@@ -1,0 +1,180 @@
+"""PATE: private aggregation of teacher ensembles.
+
+Papernot, Abadi, Erlingsson, Goodfellow & Talwar (2017), "Semi-supervised knowledge transfer for deep learning
+from private training data" (ICLR), and Papernot, Song, Mironov, Raghunathan, Talwar & Erlingsson (2018),
+"Scalable private learning with PATE" (ICLR).
+
+- ``train_teachers``: n teachers, each trained on its own disjoint partition of the private data.
+- ``vote_histogram``: per public query x, n_j(x) = number of teachers predicting class j.
+- ``lnmax`` (2017): argmax_j n_j(x) + Lap(1/gamma); each answer is (2 gamma, 0)-DP (one teacher changing its vote
+  moves two counts by one: L1 sensitivity 2, Laplace scale b = 1/gamma).
+- ``gnmax`` (2018): argmax_j n_j(x) + N(0, sigma^2); L2 sensitivity sqrt(2), so each answer has Renyi DP
+  lambda / sigma^2 at order lambda.
+- ``confident_gnmax`` (2018, Algorithm 1): answer only when max_j n_j + N(0, sigma_1^2) >= T, then with GNMax at
+  sigma_2; the threshold check has sensitivity 1 and RDP lambda / (2 sigma_1^2).
+- ``privacy_cost``: the data-independent (epsilon, delta) of the answers, composed in Renyi DP and converted by
+  Google's ``dp-accounting`` (``RdpAccountant``).
+- ``train_student``: the student trained on the public queries the aggregator answered.
+
+Published: MNIST, 250 teachers, student 98.0% at (epsilon 2.04, delta 1e-5) (2017, data-dependent moments
+accountant); confident GNMax 98.5% at epsilon 0.59 (2018, data-dependent). Only the data-independent cost is
+computed here, which is larger.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, List, Optional
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from tfrobust.logits import as_logits_model
+from tfrobust.validation import check_images, check_positive
+
+
+def _fit(build, x, y, *, epochs, batch_size, learning_rate, seed, verbose):
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    model = build()
+    model.compile(keras.optimizers.Adam(learning_rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose)
+    return model
+
+
+def train_teachers(x, y, *, teachers: int, build: Callable[[], keras.Model], epochs: int = 10, batch_size: int = 64,
+                   learning_rate: float = 1e-3, seed: Optional[int] = 0, verbose: int = 0) -> List[keras.Model]:
+    """Trains ``teachers`` models on disjoint, equal partitions of (x, y) (a seeded random split).
+
+    Args:
+        x, y: the private training data.
+        teachers: number of partitions/teachers n, >= 2.
+        build: returns a fresh uncompiled logits model.
+        epochs, batch_size, learning_rate: Adam training of each teacher.
+        seed: seed of the partition and of teacher i's weights (seed + i).
+        verbose: Keras fit verbosity.
+
+    Returns:
+        The list of trained teachers.
+    """
+    x = check_images(x).numpy()
+    y = np.asarray(y).reshape(-1)
+    teachers = int(check_positive(teachers, "teachers", integer=True))
+    if not 2 <= teachers <= len(x):
+        raise ValueError(f"teachers must be between 2 and the number of examples ({len(x)}), got {teachers}.")
+    order = np.random.default_rng(seed).permutation(len(x))
+    return [_fit(build, x[part], y[part], epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                 seed=None if seed is None else seed + i, verbose=verbose)
+            for i, part in enumerate(np.array_split(order, teachers))]
+
+
+def vote_histogram(teachers, x, num_classes: Optional[int] = None) -> np.ndarray:
+    """(N, classes) int counts n_j(x) of teachers predicting class j."""
+    x = check_images(x)
+    votes = []
+    for teacher in teachers:
+        model = as_logits_model(teacher, x[:1])
+        votes.append(np.concatenate([np.argmax(np.asarray(model(x[i:i + 512])), axis=1)
+                                     for i in range(0, int(x.shape[0]), 512)]))
+    votes = np.stack(votes, axis=1)
+    num_classes = int(votes.max()) + 1 if num_classes is None else int(num_classes)
+    return np.stack([(votes == j).sum(axis=1) for j in range(num_classes)], axis=1)
+
+
+def _check_histogram(histogram) -> np.ndarray:
+    histogram = np.asarray(histogram)
+    if histogram.ndim != 2 or histogram.shape[1] < 2 or np.any(histogram < 0):
+        raise ValueError(f"histogram must be (queries, classes) non-negative vote counts, got shape {histogram.shape}.")
+    return histogram.astype(np.float64)
+
+
+def lnmax(histogram, *, gamma: float, seed: Optional[int] = 0) -> np.ndarray:
+    """argmax_j n_j + Lap(1 / gamma) per query (Papernot et al. 2017)."""
+    histogram = _check_histogram(histogram)
+    gamma = float(check_positive(gamma, "gamma"))
+    noise = np.random.default_rng(seed).laplace(scale=1.0 / gamma, size=histogram.shape)
+    return np.argmax(histogram + noise, axis=1)
+
+
+def gnmax(histogram, *, sigma: float, seed: Optional[int] = 0) -> np.ndarray:
+    """argmax_j n_j + N(0, sigma^2) per query (Papernot et al. 2018)."""
+    histogram = _check_histogram(histogram)
+    sigma = float(check_positive(sigma, "sigma"))
+    return np.argmax(histogram + np.random.default_rng(seed).normal(scale=sigma, size=histogram.shape), axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfidentAnswers:
+    """Confident-GNMax output: which queries were answered and their labels (-1 where not answered)."""
+
+    answered: np.ndarray
+    labels: np.ndarray
+
+
+def confident_gnmax(histogram, *, threshold: float, sigma1: float, sigma2: float,
+                    seed: Optional[int] = 0) -> ConfidentAnswers:
+    """Algorithm 1 of Papernot et al. 2018: answer when max_j n_j + N(0, sigma1^2) >= threshold, by GNMax(sigma2)."""
+    histogram = _check_histogram(histogram)
+    sigma1 = float(check_positive(sigma1, "sigma1"))
+    rng = np.random.default_rng(seed)
+    answered = histogram.max(axis=1) + rng.normal(scale=sigma1, size=len(histogram)) >= float(threshold)
+    labels = np.full(len(histogram), -1, np.int64)
+    if answered.any():
+        labels[answered] = gnmax(histogram[answered], sigma=sigma2, seed=None if seed is None else seed + 1)
+    return ConfidentAnswers(answered=answered, labels=labels)
+
+
+def privacy_cost(*, mechanism: str, queries: int, delta: float, gamma: Optional[float] = None,
+                 sigma: Optional[float] = None, sigma1: Optional[float] = None, sigma2: Optional[float] = None,
+                 answered: Optional[int] = None) -> float:
+    """Data-independent epsilon at ``delta`` of ``queries`` aggregator calls, accounted with dp-accounting (RDP).
+
+    Args:
+        mechanism: "lnmax" (needs gamma), "gnmax" (sigma) or "confident_gnmax" (sigma1, sigma2, answered:
+            every query pays the threshold check, the ``answered`` ones also GNMax).
+        queries: number of queries (all checked ones for confident GNMax).
+        delta: target delta in (0, 1).
+
+    Returns:
+        epsilon.
+    """
+    try:
+        import dp_accounting  # noqa: PLC0415  (an optional dependency: only PATE needs it)
+    except ImportError:
+        raise ImportError("PATE's accounting needs dp-accounting: `pip install dp-accounting` "
+                          "(or `pip install tfrobust[privacy]`).") from None
+    queries = int(check_positive(queries, "queries", integer=True))
+    if not 0 < delta < 1:
+        raise ValueError(f"delta must be in (0, 1), e.g. 1e-5, got {delta!r}.")
+    if mechanism == "lnmax":
+        # L1 sensitivity 2, scale 1/gamma: a Laplace mechanism of noise multiplier (1/gamma) / 2
+        events = [dp_accounting.SelfComposedDpEvent(
+            dp_accounting.LaplaceDpEvent(1.0 / (2.0 * float(check_positive(gamma, "gamma")))), queries)]
+    elif mechanism == "gnmax":
+        # L2 sensitivity sqrt(2): noise multiplier sigma / sqrt(2), RDP lambda / sigma^2
+        events = [dp_accounting.SelfComposedDpEvent(
+            dp_accounting.GaussianDpEvent(float(check_positive(sigma, "sigma")) / np.sqrt(2.0)), queries)]
+    elif mechanism == "confident_gnmax":
+        answered = queries if answered is None else int(answered)
+        events = [dp_accounting.SelfComposedDpEvent(
+            dp_accounting.GaussianDpEvent(float(check_positive(sigma1, "sigma1"))), queries)]
+        if answered > 0:
+            events.append(dp_accounting.SelfComposedDpEvent(
+                dp_accounting.GaussianDpEvent(float(check_positive(sigma2, "sigma2")) / np.sqrt(2.0)), answered))
+    else:
+        raise ValueError(f"mechanism must be 'lnmax', 'gnmax' or 'confident_gnmax', got {mechanism!r}.")
+    accountant = dp_accounting.rdp.RdpAccountant()
+    accountant.compose(dp_accounting.ComposedDpEvent(events))
+    return float(accountant.get_epsilon(delta))
+
+
+def train_student(x_public, labels, *, build: Callable[[], keras.Model], epochs: int = 10, batch_size: int = 64,
+                  learning_rate: float = 1e-3, seed: Optional[int] = 0, verbose: int = 0) -> keras.Model:
+    """Trains the student on the public images the aggregator labelled (labels < 0: unanswered, skipped)."""
+    x = check_images(x_public).numpy()
+    labels = np.asarray(labels).reshape(-1)
+    keep = labels >= 0
+    if not keep.any():
+        raise ValueError("No public query was answered; lower the threshold or raise the number of queries.")
+    return _fit(build, x[keep], labels[keep], epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                seed=seed, verbose=verbose)
