@@ -20,6 +20,7 @@ setup(
         "absl-py",
         "matplotlib",
         "mlxtend",
+        "scikit-learn",  # the offline photographs and 8x8 digits of the domain-adaptation domains
     ],
     extras_require={
         "test": ["pytest", "import-linter"],  # lint-imports checks the layers of setup.cfg

@@ -1,0 +1,229 @@
+"""Domain-adversarial neural network (DANN): unsupervised domain adaptation by backpropagation.
+
+Ganin & Lempitsky (2015, "Unsupervised domain adaptation by backpropagation", ICML). A feature extractor
+G_f(x; θ_f), a label predictor G_y(·; θ_y) and a domain classifier G_d(·; θ_d) are trained at the saddle point of
+
+    E(θ_f, θ_y, θ_d) = Σ_{i ∈ source} L_y(G_y(G_f(x_i)), y_i)  −  λ Σ_{i ∈ source ∪ target} L_d(G_d(G_f(x_i)), d_i)
+
+(θ_f, θ_y minimise E, θ_d maximises it). The gradient reversal layer (``tfrobust.layers.GradientReversal``)
+between G_f and G_d turns this into one minimisation of ``L_y + L_d``: it is the identity forward and multiplies
+the gradient by −λ backward, so θ_d descends L_d while θ_f descends L_y − λ L_d (features that confuse the
+domain classifier).
+
+``DANN.train_step`` takes a paired batch ``((x_source, y_source), x_target)``: labels are used only on the source
+half; the domain labels are 0 (source) and 1 (target). The paper's schedules over training progress p ∈ [0, 1]:
+
+    λ_p = 2 / (1 + exp(−10 p)) − 1            (``GradientReversalSchedule`` with ``ganin_lambda``)
+    μ_p = μ_0 / (1 + 10 p)^0.75               (``AnnealedLearningRate``, μ_0 = 0.01, SGD momentum 0.9)
+
+both set per optimiser step by ``dann_callbacks`` / the optimiser's learning-rate schedule.
+
+``DANN.classifier`` (G_y ∘ G_f) is the deployable model: images -> logits, for evaluation and attacks.
+"""
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from tfrobust.layers.gradient_reversal import GradientReversal, GradientReversalSchedule, ganin_lambda
+from tfrobust.validation import check_positive
+
+
+@keras.utils.register_keras_serializable(package="tfrobust")
+class AnnealedLearningRate(keras.optimizers.schedules.LearningRateSchedule):
+    """Ganin & Lempitsky's annealing μ_p = μ_0 / (1 + α p)^β with p = step / total_steps (clipped to 1).
+
+    Args:
+        initial: μ_0 (0.01 in the paper).
+        total_steps: optimiser steps of the whole training (p = 1 at the end).
+        alpha, beta: 10 and 0.75 in the paper.
+
+    Raises:
+        ValueError: a non-positive rate or step count.
+    """
+
+    def __init__(self, initial: float, total_steps: int, alpha: float = 10.0, beta: float = 0.75):
+        self.initial = float(check_positive(initial, "initial learning rate"))
+        self.total_steps = int(check_positive(total_steps, "total_steps", integer=True))
+        self.alpha, self.beta = float(alpha), float(beta)
+
+    def __call__(self, step):
+        p = tf.minimum(tf.cast(step, tf.float32) / float(self.total_steps), 1.0)
+        return self.initial / tf.pow(1.0 + self.alpha * p, self.beta)
+
+    def get_config(self):
+        return {"initial": self.initial, "total_steps": self.total_steps, "alpha": self.alpha, "beta": self.beta}
+
+
+def ganin_features(input_shape: Sequence[int], pixel_mean=None, name: str = "features") -> keras.Model:
+    """Ganin & Lempitsky's MNIST feature extractor: conv 32 5x5 - pool - conv 48 5x5 - pool - flatten (768).
+
+    Args:
+        input_shape: (height, width, channels).
+        pixel_mean: per-pixel mean image (H, W, C) subtracted first (the paper's preprocessing; computed on the
+            source and the unlabelled target training images together), or None.
+        name: model name.
+    """
+    inputs = keras.Input(tuple(input_shape))
+    h = inputs
+    if pixel_mean is not None:
+        mean = np.asarray(pixel_mean, np.float32).reshape(tuple(input_shape))
+        h = keras.layers.Normalization(axis=(1, 2, 3), mean=mean, variance=np.ones_like(mean),
+                                       name="pixel_mean")(h)
+    h = keras.layers.Conv2D(32, 5, activation="relu", name="conv1")(h)
+    h = keras.layers.MaxPooling2D(2, name="pool1")(h)
+    h = keras.layers.Conv2D(48, 5, activation="relu", name="conv2")(h)
+    h = keras.layers.MaxPooling2D(2, name="pool2")(h)
+    return keras.Model(inputs, keras.layers.Flatten(name="flatten")(h), name=name)
+
+
+def label_head(feature_dim: int, num_classes: int = 10, name: str = "label_predictor") -> keras.Model:
+    """The paper's label predictor: FC 100 - FC 100 - FC classes (logits)."""
+    inputs = keras.Input((feature_dim,))
+    h = keras.layers.Dense(100, activation="relu", name="fc1")(inputs)
+    h = keras.layers.Dense(100, activation="relu", name="fc2")(h)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, name="logits")(h), name=name)
+
+
+def domain_head(feature_dim: int, name: str = "domain_classifier") -> keras.Model:
+    """The paper's MNIST domain classifier: FC 100 - FC 1 (logit of "target")."""
+    inputs = keras.Input((feature_dim,))
+    h = keras.layers.Dense(100, activation="relu", name="fc1")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(1, name="domain_logit")(h), name=name)
+
+
+def classifier_from(features: keras.Model, labels: keras.Model, name: str = "classifier") -> keras.Model:
+    """G_y ∘ G_f as one functional images -> logits model (shares the weights)."""
+    inputs = keras.Input(features.input_shape[1:])
+    return keras.Model(inputs, labels(features(inputs)), name=name)
+
+
+class DANN(keras.Model):
+    """Domain-adversarial training (Ganin & Lempitsky 2015) over paired source/target batches.
+
+    Args:
+        features: G_f, images -> feature vectors.
+        label_predictor: G_y, features -> class logits.
+        domain_classifier: G_d, features -> one logit (target vs source).
+        lam: initial λ of the gradient reversal layer (the schedule callback raises it from 0 to 1).
+
+    Attributes:
+        classifier: the deployable G_y ∘ G_f (images -> logits).
+        reversal: the ``GradientReversal`` layer between G_f and G_d.
+
+    ``fit`` takes a dataset of ``((x_source, y_source), x_target)``; ``evaluate`` a dataset of labelled
+    ``(x, y)`` batches (label metrics only). Metrics: ``loss`` (L_y + L_d), ``label_loss``, ``domain_loss``,
+    ``accuracy`` (source labels), ``domain_accuracy`` (source and target batch), ``lambda``.
+    """
+
+    def __init__(self, features: keras.Model, label_predictor: keras.Model, domain_classifier: keras.Model, *,
+                 lam: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.features = features
+        self.label_predictor = label_predictor
+        self.domain_classifier = domain_classifier
+        self.reversal = GradientReversal(lam, name="gradient_reversal")
+        self.classifier = classifier_from(features, label_predictor)
+        self._label_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self._domain_loss = keras.losses.BinaryCrossentropy(from_logits=True)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.label_loss_tracker = keras.metrics.Mean(name="label_loss")
+        self.domain_loss_tracker = keras.metrics.Mean(name="domain_loss")
+        self.label_accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        self.domain_accuracy = keras.metrics.BinaryAccuracy(name="domain_accuracy", threshold=0.0)
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.label_loss_tracker, self.domain_loss_tracker, self.label_accuracy,
+                self.domain_accuracy]
+
+    def call(self, x, training=False):
+        return self.classifier(x, training=training)
+
+    def domain_logits(self, x, training=False):
+        """G_d(G_f(x)): the logit that x comes from the target domain."""
+        return self.domain_classifier(self.reversal(self.features(x, training=training)), training=training)
+
+    def train_step(self, data):
+        (x_source, y_source), x_target = data
+        n_source, n_target = tf.shape(x_source)[0], tf.shape(x_target)[0]
+        domains = tf.concat([tf.zeros([n_source, 1]), tf.ones([n_target, 1])], axis=0)
+        with tf.GradientTape() as tape:
+            feats = self.features(tf.concat([x_source, x_target], axis=0), training=True)
+            logits = self.label_predictor(feats[:n_source], training=True)
+            d_logits = self.domain_classifier(self.reversal(feats), training=True)
+            label_loss = self._label_loss(y_source, logits)
+            domain_loss = self._domain_loss(domains, d_logits)
+            loss = label_loss + domain_loss  # the reversal layer turns + L_d into - λ L_d for θ_f
+        variables = (self.features.trainable_variables + self.label_predictor.trainable_variables
+                     + self.domain_classifier.trainable_variables)
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self.loss_tracker.update_state(loss)
+        self.label_loss_tracker.update_state(label_loss)
+        self.domain_loss_tracker.update_state(domain_loss)
+        self.label_accuracy.update_state(y_source, logits)
+        self.domain_accuracy.update_state(domains, d_logits)
+        return {**{m.name: m.result() for m in self.metrics}, "lambda": tf.convert_to_tensor(self.reversal.lam)}
+
+    def test_step(self, data):
+        x, y = data[0], data[1]
+        logits = self.classifier(x, training=False)
+        self.label_loss_tracker.update_state(self._label_loss(y, logits))
+        self.label_accuracy.update_state(y, logits)
+        return {"label_loss": self.label_loss_tracker.result(), "accuracy": self.label_accuracy.result()}
+
+
+def dann_callbacks(total_steps: int) -> list:
+    """The paper's λ schedule, λ_p = 2/(1+exp(−10 p)) − 1 with p = step / total_steps, set every step."""
+    total_steps = int(check_positive(total_steps, "total_steps", integer=True))
+    return [GradientReversalSchedule(lambda step: ganin_lambda(min(step / total_steps, 1.0)), per="batch")]
+
+
+def paired_dataset(x_source, y_source, x_target, *, batch_size: int, seed: int = 0) -> tf.data.Dataset:
+    """Endless shuffled ``((x_source, y_source), x_target)`` batches, ``batch_size`` of each domain.
+
+    Raises:
+        ValueError: fewer examples in a domain than one batch.
+    """
+    batch_size = int(check_positive(batch_size, "batch_size", integer=True))
+    if len(x_source) < batch_size or len(x_target) < batch_size:
+        raise ValueError(f"Each domain needs at least batch_size={batch_size} examples; got {len(x_source)} source "
+                         f"and {len(x_target)} target examples. Lower batch_size.")
+    source = tf.data.Dataset.from_tensor_slices((np.asarray(x_source, np.float32), np.asarray(y_source)))
+    target = tf.data.Dataset.from_tensor_slices(np.asarray(x_target, np.float32))
+    source = source.shuffle(len(x_source), seed=seed).repeat().batch(batch_size, drop_remainder=True)
+    target = target.shuffle(len(x_target), seed=seed + 1).repeat().batch(batch_size, drop_remainder=True)
+    return tf.data.Dataset.zip((source, target)).prefetch(2)
+
+
+def domain_accuracy(model: DANN, x_source, x_target, batch_size: int = 512) -> float:
+    """Accuracy of the trained domain classifier on held-out source (label 0) and target (label 1) images."""
+    hits, total = 0, 0
+    for x, label in ((x_source, 0), (x_target, 1)):
+        for i in range(0, len(x), batch_size):
+            logits = model.domain_logits(tf.convert_to_tensor(x[i:i + batch_size], tf.float32)).numpy()[:, 0]
+            hits += int(np.sum((logits > 0) == bool(label)))
+            total += logits.size
+    return hits / max(total, 1)
+
+
+def extract_features(features: keras.Model, x, batch_size: int = 512) -> np.ndarray:
+    """G_f(x) as a numpy array, in batches."""
+    return np.concatenate([features(tf.convert_to_tensor(x[i:i + batch_size], tf.float32)).numpy()
+                           for i in range(0, len(x), batch_size)])
+
+
+def pca_2d(*arrays: np.ndarray) -> Tuple[np.ndarray, ...]:
+    """Projects several feature arrays onto the 2 principal axes of their union (numpy SVD)."""
+    joined = np.concatenate(arrays)
+    centred = joined - joined.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    projected = centred @ vt[:2].T
+    out, start = [], 0
+    for a in arrays:
+        out.append(projected[start:start + len(a)])
+        start += len(a)
+    return tuple(out)
