@@ -146,3 +146,18 @@ def test_kernel_settings_are_validated():
         kaf_module.set_kernel("fast")
     with pytest.raises(ValueError, match="XLA"):
         kaf_module.set_kernel_xla("sometimes")
+
+
+def test_large_dictionary_uses_the_direct_formula_and_stays_exact():
+    """D = 50 is beyond the factorisation's float32 range; the layer must still be exact."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(scale=3.0, size=(200, 2)).astype(np.float32)
+    dictionary = np.linspace(-BOUNDARY, BOUNDARY, 50)
+    gamma = 1.0 / (6.0 * (dictionary[1] - dictionary[0]) ** 2)
+    layer = KAF(num_points=50)
+    layer.build(x.shape)
+    alpha = rng.normal(size=(2, 50))
+    layer.alpha.assign(alpha)
+    kernels = np.exp(-gamma * (x.astype(np.float64)[..., None] - dictionary) ** 2)
+    error = np.abs(layer(x).numpy() - (kernels * alpha).sum(-1))
+    assert np.all(error <= RTOL * (kernels * np.abs(alpha)).sum(-1) + 1e-30)

@@ -30,24 +30,30 @@ Two things keep it exact in float32 over the whole real line:
   the largest or at least ``exp(-((D - 1)/2)^2 / 6)`` (``e^-15`` for D = 20): the recurrence
   then starts at a kernel that is never far below the dominant one, and far outside the
   dictionary ``W -> 0`` makes every later term vanish with the true kernels (no ``0 * inf``).
-- Centring: with ``k`` the nearest dictionary index (clipped to the left half) and
-  ``f = z - k`` (exact in floating point), ``K_0 = exp(-k^2/6) exp(-f (2k + f) / 6)`` and
-  ``W = exp(k/3) exp(f/3)``; the factors of ``k`` come from float64 tables rounded once, so no
-  exponent as large as ``z^2/6`` (up to 15 for D = 20) is ever rounded in float32 inside the
-  dictionary. Measured against float64 (tests): relative error below 1e-6 of
-  ``sum_i |alpha_i| K_i`` for s in [-1e4, 1e4] and at +-inf (where the result is 0).
+- Float64 exponents: ``z``, ``K_0`` and ``W`` are computed in float64 and rounded once to
+  float32. Far outside the dictionary ``z^2 / 6`` reaches ~100 before the kernels underflow;
+  rounded in float32 that exponent alone would cost ~1e-5 relative (the direct float32 formula
+  has this error: measured 9e-6). The recurrence then adds about one rounding per step.
+  Measured against float64 (tests): error below 8e-7 of ``sum_i |alpha_i| K_i`` for s in
+  [-1e4, 1e4] and at +-1e20, +-3e38, +-inf (where the result is 0).
 
-The derivative uses the same kernels: ``dK_i/ds = -(z - i) K_i / (3 Delta)`` with ``z - i``
-formed as ``f + (k - i)``, and ``dy/dalpha_i = K_i``. No truncation is needed: a kernel weight
+The factorisation needs ``K_0 >= exp(-((D - 1)/2)^2 / 6)`` to stay a normal float32, so it is
+used for D <= 38 (``_MAX_FACTORISED_POINTS``); larger dictionaries use the direct formula.
+
+The derivative uses the same kernels: ``dK_i/ds = -(z - i) K_i / (3 Delta)`` and
+``dy/dalpha_i = K_i``. No truncation is needed: a kernel weight
 ``exp(-m^2/6)`` drops below float32 resolution (2^-24 ~ 6e-8) only beyond m ~ 10 dictionary
 steps (at m = 8 it is still 2.3e-5), i.e. after about the whole D = 20 dictionary, so all D
 terms are kept and the result equals the direct formula up to rounding.
 
-Fusion: each element-wise step as a separate TF op is memory-bound, so the forward and the
-hand-written backward are each one XLA-compiled function (``jit_compile=True``; on CPU too,
-while the rest of the model stays un-jitted; see :func:`set_kernel_xla`). The gradient with
-respect to ``alpha`` (one sum over all elements per coefficient) is an element-wise XLA loop
-over the kernels in closed form followed by a small reduction, so no (N, C, D) tensor is ever
+Fusion: each element-wise step as a separate TF op is memory-bound, so for inputs of at least
+``_XLA_MIN_ELEMENTS`` (65,536) the forward, the input gradient and the alpha gradient are each
+one XLA-compiled function (``jit_compile=True``; on CPU too, while the rest of the model stays
+un-jitted; see :func:`set_kernel_xla`); smaller inputs run the same formula as TF ops (an XLA
+compilation costs seconds per shape). The alpha gradient (one sum over all elements per
+coefficient) is, on the XLA path, an element-wise loop over the kernels in closed form (one
+exponential per kernel) followed by a small reduction: XLA on CPU runs every reduction as a
+scalar loop, and that loop over the recurrence was measured slower. No (N, C, D) tensor is ever
 stored. A trainable dictionary (``trainable_dictionary=True``, KAF_Free) need not stay
 equispaced or tied to gamma, so it keeps the direct formula (one exponential per kernel) with
 its own hand-written gradient.
@@ -171,6 +177,7 @@ _KERNEL_XLA: config.XlaSetting = True
 # Below z = -1e4 (the input 1e4 dictionary steps left of d_0) every kernel is exp(-1.6e7) = 0 in
 # float32 and float64; flooring z there keeps inf inputs finite (output 0, no inf * 0).
 _Z_FLOOR = -1.0e4
+_MAX_FACTORISED_POINTS = 38  # exp(-(37/2)^2 / 6) = 1.8e-25: K_0 stays a normal float32
 # XLA compiles each new input shape once (seconds on a 2-core CPU), which pays off only on large
 # tensors; smaller ones run the same formula as TF ops.
 _XLA_MIN_ELEMENTS = 1 << 16
@@ -434,7 +441,8 @@ class KAF(keras.layers.Layer, PrunableLayer):
         compute_dtype = self.dtype  # the variable dtype: float32 also under mixed precision
         x = tf.cast(inputs, compute_dtype)
         shape = tf.shape(x)
-        if not self.trainable_dictionary and _KERNEL == "factorised":
+        if (not self.trainable_dictionary and _KERNEL == "factorised"
+                and self.num_points <= _MAX_FACTORISED_POINTS):
             kaf = _uniform_kaf_function(self.num_points, self.boundary, compute_dtype, kernel_xla())
             y = kaf(tf.reshape(x, (-1, self.alpha.shape[0])), tf.convert_to_tensor(self.alpha))
             return tf.cast(tf.reshape(y, shape), self.compute_dtype)
