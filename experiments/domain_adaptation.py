@@ -1,0 +1,179 @@
+"""Seed 001, second half: unsupervised domain adaptation by backpropagation (Ganin & Lempitsky 2015).
+
+For each target domain of ``--targets`` (built offline from real images, see ``tfrobust.data.mnist_m`` and
+``tfrobust.data.sklearn_digits``), with mnist5k's 4,000 training digits as the labelled source:
+
+- source only: G_y ∘ G_f trained on the source labels;
+- DANN: the same network trained with the domain classifier behind a gradient reversal layer on paired
+  source/unlabelled-target batches (λ_p and μ_p schedules of the paper);
+- train on target: the oracle trained on the target labels.
+
+Target test accuracy of the three (the paper's Table 1), the domain classifier's accuracy per epoch and on
+held-out images at the end, a PCA figure of the features before/after adaptation, and PGD robust accuracy of
+source-only vs DANN on the target test set (does aligning features change adversarial robustness?).
+
+Usage:
+    python experiments/domain_adaptation.py --preset quick
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Tuple
+
+import numpy as np
+import tf_keras as keras
+
+from tfrobust.adaptation import (DANN, AnnealedLearningRate, classifier_from, dann_callbacks, domain_accuracy,
+                                 domain_head, extract_features, ganin_features, label_head, paired_dataset)
+from tfrobust.adaptation.figures import plot_feature_pca
+from tfrobust.data.mnist5k import load_mnist5k
+from tfrobust.data.mnist_m import as_rgb, load_mnist_m
+from tfrobust.data.sklearn_digits import load_sklearn_digits
+from tfrobust.evaluation.robust_accuracy import robust_accuracy
+from tfrobust.generative.figures import plot_curves
+from tfrobust.studies import AttackSettings, StudyConfig, StudyReport, run_script, start
+from tfrobust.studies.published import REFERENCE
+
+EXPERIMENT = "domain_adaptation"
+TARGETS = {"mnist_m": load_mnist_m, "sklearn_digits": load_sklearn_digits}
+#: REFERENCE.md "Batch 2 facts": Ganin & Lempitsky 2015, Table 1, MNIST -> MNIST-M.
+PUBLISHED_MNIST_M = {"source only": 0.5225, "DANN": 0.7666, "train on target": 0.9596}
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainAdaptationConfig(AttackSettings, StudyConfig):
+    """Settings of the domain-adaptation study.
+
+    Attributes:
+        targets: Comma-separated target domains (mnist_m, sklearn_digits); the source is mnist5k.
+        momentum: SGD momentum (0.9 in the paper); the learning rate is mu_0 = --learning_rate, annealed.
+    """
+
+    targets: Tuple[str, ...] = ("mnist_m", "sklearn_digits")
+    momentum: float = 0.9
+
+    SWEEP_FIELDS = ("targets",)
+
+    def validate(self) -> None:
+        bad = [t for t in self.targets if t not in TARGETS]
+        if not self.targets or bad:
+            raise ValueError(f"--targets takes {', '.join(TARGETS)}; got {', '.join(self.targets)}.")
+
+
+PRESETS: Dict[str, DomainAdaptationConfig] = {
+    "quick": DomainAdaptationConfig(preset="quick", epochs=20, batch_size=64, learning_rate=0.01, eval_size=1000,
+                                    eps=0.1, attack="pgd:steps=20,restarts=1"),
+    # The paper trains far longer on 59,000 MNIST digits; 100 epochs over our 4,000 is ~6,000 steps of 128.
+    "paper": DomainAdaptationConfig(preset="paper", epochs=100, batch_size=64, learning_rate=0.01, eval_size=1000,
+                                    eps=0.1, attack="pgd:steps=40,restarts=1"),
+}
+
+
+def _domains(target: str, config):
+    xs, ys = load_mnist5k("train")
+    xs_test, ys_test = load_mnist5k("test")
+    xt, yt = TARGETS[target]("train")
+    xt_test, yt_test = TARGETS[target]("test")
+    if xt.shape[-1] == 3:
+        xs, xs_test = as_rgb(xs), as_rgb(xs_test)
+    if config.train_size:
+        xs, ys, xt, yt = xs[:config.train_size], ys[:config.train_size], xt[:config.train_size], yt[:config.train_size]
+    n = config.eval_size
+    return (xs, ys), (xs_test[:n], ys_test[:n]), (xt, yt), (xt_test[:n], yt_test[:n])
+
+
+def _steps(config, n):
+    steps = max(1, n // config.batch_size)
+    return min(steps, config.max_steps) if config.max_steps else steps
+
+
+def _optimizer(config, total):
+    return keras.optimizers.SGD(AnnealedLearningRate(config.learning_rate, total), momentum=config.momentum)
+
+
+def _entry(run, config, target) -> dict:
+    (xs, ys), (xs_test, ys_test), (xt, yt), (xt_test, yt_test) = _domains(target, config)
+    mean = np.concatenate([xs, xt]).mean(axis=0)  # the paper's pixel-mean subtraction, both domains' train images
+    shape = xs.shape[1:]
+    logdir = run.model_logdir(target)
+
+    def plain(x, y, key):
+        keras.utils.set_random_seed(config.seed)
+        model = classifier_from(ganin_features(shape, mean), label_head(768))
+        total = config.epochs * _steps(config, len(x))
+        model.compile(_optimizer(config, total), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+        model.fit(x, y, batch_size=config.batch_size, epochs=config.epochs, steps_per_epoch=_steps(config, len(x)),
+                  verbose=2, callbacks=[keras.callbacks.TensorBoard(f"{logdir}/{key}", profile_batch=0)])
+        return model
+
+    source_only = plain(np.concatenate([xs] * 2), np.concatenate([ys] * 2), "source_only")
+    oracle = plain(np.concatenate([xt] * 2), np.concatenate([yt] * 2), "train_on_target")
+    keras.utils.set_random_seed(config.seed)
+    dann = DANN(ganin_features(shape, mean), label_head(768), domain_head(768))
+    steps = _steps(config, len(xs))
+    dann.compile(optimizer=_optimizer(config, config.epochs * steps))
+    history = dann.fit(paired_dataset(xs, ys, xt, batch_size=config.batch_size, seed=config.seed),
+                       epochs=config.epochs, steps_per_epoch=steps, verbose=2,
+                       callbacks=dann_callbacks(config.epochs * steps)
+                       + [keras.callbacks.TensorBoard(f"{logdir}/dann", profile_batch=0)]).history
+
+    def acc(model, x, y):
+        return float(np.mean(np.argmax(model.predict(x, batch_size=500, verbose=0), 1) == y))
+
+    attack = config.attack_spec()
+    entry = {"target": target, "n_source_train": len(xs), "n_target_train": len(xt)}
+    for name, model in (("source only", source_only), ("DANN", dann.classifier), ("train on target", oracle)):
+        entry[name] = {"target_accuracy": acc(model, xt_test, yt_test), "source_accuracy": acc(model, xs_test, ys_test)}
+    for name, model in (("source only", source_only), ("DANN", dann.classifier)):
+        entry[name]["target_pgd"] = robust_accuracy(model, xt_test, yt_test, eps=config.eps,
+                                                    attack=attack).robust_accuracy
+    entry["domain_accuracy_per_epoch"] = [float(v) for v in history["domain_accuracy"]]
+    entry["domain_accuracy_final"] = domain_accuracy(dann, xs_test, xt_test)
+    entry["gain"] = entry["DANN"]["target_accuracy"] - entry["source only"]["target_accuracy"]
+    plot_feature_pca({"source only": (extract_features(source_only.layers[1], xs_test[:500]),
+                                      extract_features(source_only.layers[1], xt_test[:500])),
+                      "DANN": (extract_features(dann.features, xs_test[:500]),
+                               extract_features(dann.features, xt_test[:500]))},
+                     run.path(f"features_pca_{target}.png"),
+                     title=f"mnist5k (source) vs {target} (target) test features, PCA")
+    return entry
+
+
+def _markdown(run, config, entries) -> str:
+    report = StudyReport("Domain adaptation by backpropagation (DANN)", run).paragraph(
+        f"Ganin & Lempitsky (2015): source mnist5k (4,000 labelled digits), targets built offline from real images "
+        f"(MNIST-M-style: mnist5k digits blended with patches of scikit-learn's 2 sample photographs, the paper's "
+        f"MNIST-M uses 59,000 MNIST digits and BSDS500's photos; sklearn digits: 8x8 digits upsampled). "
+        f"{config.epochs} epochs, batches of {config.batch_size} + {config.batch_size}, SGD momentum "
+        f"{config.momentum:g}, μ_0 = {config.learning_rate:g} annealed, λ_p schedule; target test accuracy on "
+        f"{config.eval_size} digits. PGD: {config.attack_spec().label} at L-inf eps {config.eps:g} on the target test set.")
+    rows = []
+    for target, e in entries.items():
+        for name in ("source only", "DANN", "train on target"):
+            published = PUBLISHED_MNIST_M[name] if target == "mnist_m" else None
+            rows.append({"target": target, "model": name, "target accuracy": e[name]["target_accuracy"],
+                         "published (MNIST-M, Table 1)": published, "source accuracy": e[name]["source_accuracy"],
+                         f"target PGD eps={config.eps:g}": e[name].get("target_pgd")})
+    report.section("Target accuracy (the paper's Table 1)").table(rows)
+    report.section("Domain classifier").table([{
+        "target": t, "epoch 1": e["domain_accuracy_per_epoch"][0], "last epoch": e["domain_accuracy_per_epoch"][-1],
+        "held-out, end": e["domain_accuracy_final"], "DANN gain (points)": 100 * e["gain"]}
+        for t, e in entries.items()])
+    report.paragraph(f"Published numbers: {REFERENCE}, Batch 2 facts (Ganin & Lempitsky 2015, Table 1).")
+    figures = [f"features_pca_{t}.png" for t in entries] + ["domain_accuracy.png"]
+    return report.footer(figures).markdown()
+
+
+def run(config: DomainAdaptationConfig) -> dict:
+    """Trains source-only, DANN and the oracle for each target domain; returns results.json."""
+    store, _ = start(EXPERIMENT, config)
+    entries = {t: store.cached(t, lambda t=t: _entry(store, config, t)) for t in config.targets}
+    plot_curves({t: e["domain_accuracy_per_epoch"] for t, e in entries.items()}, store.path("domain_accuracy.png"),
+                title="DANN domain classifier accuracy per epoch (chance = 0.5)", ylabel="accuracy")
+    return store.finish(_markdown(store, config, entries), gain={t: e["gain"] for t, e in entries.items()},
+                        domain_accuracy={t: e["domain_accuracy_final"] for t, e in entries.items()})
+
+
+if __name__ == "__main__":
+    run_script(run, DomainAdaptationConfig, PRESETS)
