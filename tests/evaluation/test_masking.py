@@ -50,6 +50,17 @@ def test_saturated_softmax_model_is_suspicious(trained_cnn, batch):
     assert "SUSPICIOUS" in str(report)
 
 
+def test_plain_softmax_model_gets_a_note_not_a_finding(trained_cnn_softmax, batch):
+    # Issue 10 case 5: a plain softmax CNN that PGD on its log-probabilities drives to ~0% is not masked.
+    report = masking_report(trained_cnn_softmax, *batch, eps=EPS, steps=STEPS)
+    assert report.checks["output_kind"] == "probabilities" and report.checks["outputs_are_probabilities"]
+    assert report.checks["accuracy"]["pgd_ce"] <= 0.02 and report.checks["accuracy"]["clean"] > 0.9
+    assert not report.suspicious and report.fired == [] and report.findings == []
+    assert len(report.notes) == 1 and report.notes[0].startswith("[softmax_as_logits]")
+    assert "none fired" in str(report) and "note: [softmax_as_logits]" in str(report)
+    assert report.to_dict()["notes"] == report.notes
+
+
 def test_temperature_scaled_logits_fire_the_margin_check(trained_cnn, batch):
     report = masking_report(_hot(trained_cnn, softmax=False), *batch, eps=EPS, steps=STEPS)
     assert {"margin_much_stronger_than_ce", "zero_or_nan_gradients"} <= set(report.fired)
@@ -120,6 +131,25 @@ def test_each_rule_fires_alone(path, value, fired):
     checks = _checks() if path is None else _set(_checks(), path, value)
     report = judge_masking(checks)
     assert report.fired == fired and report.suspicious == bool(fired) and len(report.findings) == len(fired)
+
+
+@pytest.mark.parametrize("changes, fired, notes", [
+    # attacked as log-probabilities, and the attack works: a note
+    ({"output_kind": "probabilities"}, [], 1),
+    # attacked as log-probabilities, but their gradients vanish / PGD cannot reach 0 / margin is far stronger
+    ({"output_kind": "probabilities", ("attacked_gradients", "zero_share"): 0.5},
+     ["zero_or_nan_gradients", "softmax_as_logits"], 0),
+    ({"output_kind": "probabilities", ("accuracy", "pgd_ce_large_eps"): 0.5},
+     ["large_eps_not_zero", "softmax_as_logits"], 0),
+    ({"output_kind": "probabilities", ("accuracy", "pgd_ce"): 0.25, ("accuracy", "fgsm"): 0.25},
+     ["softmax_as_logits", "margin_much_stronger_than_ce"], 0),
+])
+def test_softmax_output_is_a_note_only_when_the_log_probability_attack_works(changes, fired, notes):
+    checks = _set(_checks(), ("outputs_are_probabilities",), True)
+    for key, value in changes.items():
+        _set(checks, key if isinstance(key, tuple) else (key,), value)
+    report = judge_masking(checks)
+    assert report.fired == fired and len(report.notes) == notes
 
 
 def test_noise_and_margin_rules():

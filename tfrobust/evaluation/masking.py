@@ -13,7 +13,10 @@ of security", Sec. 3), each as a measured number with a threshold:
     attacker does) and on what tfrobust attacks (log-probabilities of a softmax model). Zero
     gradients come from saturated softmax, quantisation (``tf.round``) or ``stop_gradient``.
 (d) ``softmax_as_logits``: the model outputs probabilities; cross entropy on them vanishes where
-    the softmax saturates (Carlini & Wagner 2016 on defensive distillation).
+    the softmax saturates (Carlini & Wagner 2016 on defensive distillation). When tfrobust already
+    attacks the log-probabilities (``output_kind == "probabilities"``) and that attack works (attacked
+    gradients non-zero, PGD at ``large_eps`` near zero, margin no stronger than cross entropy), this is
+    a note in ``MaskingReport.notes``, not a finding: a plain softmax classifier is not masked.
 (e) ``noise_as_strong_as_attack``: random sign noise of size eps lowers accuracy at least as much
     as the best gradient attack, or fools examples every gradient attack failed on.
 (f) ``margin_much_stronger_than_ce``: PGD on the margin loss (Carlini & Wagner 2017) beats PGD on
@@ -65,6 +68,8 @@ class MaskingReport:
         checks: the measured numbers (accuracies, gradient shares, thresholds) by name.
         fired: names of the checks that fired.
         eps: the eps the attacks used.
+        notes: observations that do not make the evaluation suspicious (e.g. a softmax output that
+            tfrobust attacks as log-probabilities with success).
     """
 
     suspicious: bool
@@ -72,10 +77,11 @@ class MaskingReport:
     checks: Dict[str, Any]
     fired: List[str] = field(default_factory=list)
     eps: float = 0.0
+    notes: List[str] = field(default_factory=list)
 
     def to_dict(self) -> Dict[str, Any]:
         return to_jsonable({"suspicious": self.suspicious, "findings": self.findings, "checks": self.checks,
-                            "fired": self.fired, "eps": self.eps})
+                            "fired": self.fired, "eps": self.eps, "notes": self.notes})
 
     def to_json(self, path: str | None = None, indent: int = 2) -> str:
         """The report as JSON text; also written atomically to ``path`` when given."""
@@ -84,10 +90,11 @@ class MaskingReport:
         return json.dumps(self.to_dict(), indent=indent)
 
     def __str__(self) -> str:
+        notes = [f"- note: {note}" for note in self.notes]
         if not self.suspicious:
-            return f"Gradient-masking checks at eps={self.eps:g}: none fired."
+            return "\n".join([f"Gradient-masking checks at eps={self.eps:g}: none fired."] + notes)
         lines = [f"Gradient-masking checks at eps={self.eps:g}: {len(self.fired)} fired (SUSPICIOUS)."]
-        return "\n".join(lines + [f"- {finding}" for finding in self.findings])
+        return "\n".join(lines + [f"- {finding}" for finding in self.findings] + notes)
 
 
 def input_gradient_stats(model: Callable, x, y, *, batch_size: int = 256) -> Dict[str, float]:
@@ -351,8 +358,7 @@ def judge_masking(checks: Dict[str, Any]) -> MaskingReport:
     thresholds = checks["thresholds"]
     tolerance, near_zero = thresholds["tolerance"], thresholds["near_zero"]
     zero_gradient_share, loss_gap = thresholds["zero_gradient_share"], thresholds["loss_gap"]
-    findings, fired = [], []
-    findings, fired = [], []
+    findings, fired, notes = [], [], []
 
     def fire(name: str, text: str):
         fired.append(name)
@@ -379,7 +385,18 @@ def judge_masking(checks: Dict[str, Any]) -> MaskingReport:
              f"{'; TensorFlow finds no gradient path at all (None)' if attacked_grad.get('disconnected') else ''}. "
              f"Gradient attacks cannot move these examples (saturated softmax, "
              f"quantisation or stop_gradient); use a margin loss on logits, BPDA or gradient-free attacks.")
-    if probabilities:
+    attacked_zero = attacked_grad["zero_share"] + attacked_grad["nonfinite_share"]
+    log_probability_attack_works = (checks.get("output_kind") == "probabilities"
+                                    and attacked_zero <= zero_gradient_share
+                                    and acc["pgd_ce_large_eps"] <= near_zero
+                                    and acc["pgd_ce"] <= acc["pgd_margin"] + loss_gap)
+    if probabilities and log_probability_attack_works:
+        notes.append(
+            f"[softmax_as_logits] The model outputs probabilities; tfrobust attacks their logarithm, whose "
+            f"gradients are non-zero on {1 - attacked_zero:.1%} of examples, and PGD-{steps} reaches accuracy "
+            f"{acc['pgd_ce']:.3f} at eps={eps:g} ({acc['pgd_ce_large_eps']:.3f} at eps={large_eps:g}). "
+            f"Not a sign of masking; attacks written for logits elsewhere should use the pre-softmax outputs.")
+    elif probabilities:
         fire("softmax_as_logits",
              "The model outputs probabilities (rows are non-negative and sum to 1, or it ends in softmax). "
              "Cross entropy on probabilities vanishes where the softmax saturates; evaluate the logits model "
@@ -396,4 +413,5 @@ def judge_masking(checks: Dict[str, Any]) -> MaskingReport:
              f"large temperature), so cross-entropy gradients vanish; report the margin-loss numbers.")
     if "autoattack" in checks:
         judge_autoattack_checks(checks, fire)
-    return MaskingReport(suspicious=bool(fired), findings=findings, checks=checks, fired=fired, eps=eps)
+    return MaskingReport(suspicious=bool(fired), findings=findings, checks=checks, fired=fired, eps=eps,
+                         notes=notes)
