@@ -107,8 +107,8 @@ def _entry(run, config, target) -> dict:
                   verbose=2, callbacks=[keras.callbacks.TensorBoard(f"{logdir}/{key}", profile_batch=0)])
         return model
 
-    source_only = plain(np.concatenate([xs] * 2), np.concatenate([ys] * 2), "source_only")
-    oracle = plain(np.concatenate([xt] * 2), np.concatenate([yt] * 2), "train_on_target")
+    source_only = plain(xs, ys, "source_only")
+    oracle = plain(xt, yt, "train_on_target")
     keras.utils.set_random_seed(config.seed)
     dann = DANN(ganin_features(shape, mean), label_head(768), domain_head(768))
     steps = _steps(config, len(xs))
