@@ -111,7 +111,7 @@ class SweepResult:
 
 def epsilon_sweep(model: Callable, x, y=None, *, attack, epsilons: Sequence[float], batch_size: int = 256,
                   early_stop: bool = True, bounds: Sequence[float] = (0.0, 1.0),
-                  per_example: bool = False, strategy=None) -> SweepResult:
+                  per_example: bool = False, strategy=None, progress=False) -> SweepResult:
     """Robust accuracy of ``model`` under ``attack`` for each eps in ``epsilons`` (seed 004; foolbox 3).
 
     Args:
@@ -125,6 +125,7 @@ def epsilon_sweep(model: Callable, x, y=None, *, attack, epsilons: Sequence[floa
         bounds: (low, high) of valid pixel values.
         per_example: keep the per-example robust correctness, shape (len(epsilons), n).
         strategy: a ``tf.distribute`` strategy sharing the attack batches (see ``robust_accuracy``).
+        progress: progress bar or callback of the fixed-eps attack batches (see ``robust_accuracy``).
 
     Returns:
         A ``SweepResult``.
@@ -138,7 +139,7 @@ def epsilon_sweep(model: Callable, x, y=None, *, attack, epsilons: Sequence[floa
                                    early_stop=early_stop, bounds=bounds, per_example=per_example)
     _, attack, epsilons, clean, outcomes = evaluate_epsilons(
         model, x, y, attack=attack, epsilons=epsilons, batch_size=batch_size, early_stop=early_stop, bounds=bounds,
-        strategy=strategy)
+        strategy=strategy, progress=progress)
     robust = np.stack([np.concatenate(o.robust_correct) for o in outcomes])
     return SweepResult(
         attack=attack.label, attack_config=attack.to_dict(), epsilons=list(epsilons),

@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Sequence, Tuple
@@ -163,13 +165,78 @@ class _EpsOutcome:
     seconds: float = 0.0
 
 
+class _Progress:
+    """Progress of ``evaluate_epsilons``: examples evaluated and the running robust accuracy per eps.
+
+    ``progress=True`` shows a Keras ``Progbar`` (with its ETA) when stdout is a terminal and nothing
+    otherwise; a callable is called as ``progress(done, total, accuracies)`` after every batch, with
+    ``total`` None when the data size is unknown and ``accuracies`` ``{"clean": a, "eps=0.1": b, ...}``.
+    """
+
+    def __init__(self, progress, total: int | None, attack_label: str, epsilons: Sequence[float]):
+        self.callback = None
+        self.bar = None
+        if callable(progress):
+            self.callback = progress
+        elif progress is True:
+            if sys.stdout is not None and hasattr(sys.stdout, "isatty") and sys.stdout.isatty():
+                import tf_keras as keras  # noqa: PLC0415  (only when progress is shown)
+
+                print(f"{attack_label}: attacking {total if total is not None else 'all'} examples at "
+                      f"eps {', '.join(f'{e:g}' for e in epsilons)}", flush=True)
+                self.bar = keras.utils.Progbar(total, unit_name="example",
+                                               stateful_metrics=["clean"] + [f"eps={e:g}" for e in epsilons])
+        elif progress not in (False, None):
+            raise TypeError(f"progress must be True, False or a callable(done, total, accuracies), got {progress!r}.")
+        self.total, self.epsilons = total, list(epsilons)
+        self.done, self.clean, self.robust = 0, 0, np.zeros(len(self.epsilons))
+        self.lock = threading.Lock()
+
+    @property
+    def active(self) -> bool:
+        return self.callback is not None or self.bar is not None
+
+    def wrap(self, work: Callable[[], Any]) -> Callable[[], Any]:
+        """``work`` followed by a progress update with its batch result."""
+        def run():
+            result = work()
+            clean, robust_per_eps = result[0], result[1]
+            with self.lock:
+                self.done += len(clean)
+                self.clean += int(np.sum(clean))
+                self.robust += np.array([np.sum(r) for r in robust_per_eps], dtype=float)
+                accuracies = {"clean": self.clean / self.done}
+                accuracies.update({f"eps={e:g}": float(r) / self.done for e, r in zip(self.epsilons, self.robust)})
+                if self.callback is not None:
+                    self.callback(self.done, self.total, accuracies)
+                if self.bar is not None:
+                    self.bar.update(self.done, values=list(accuracies.items()))
+            return result
+        return run
+
+
+def _known_size(x) -> int | None:
+    """The number of examples of an array-like ``x``; None for a Dataset or an unknown size."""
+    if isinstance(x, tf.data.Dataset):
+        return None
+    shape = getattr(x, "shape", None)
+    if shape is not None and len(shape) and shape[0] is not None:
+        return int(shape[0])
+    return None
+
+
 def evaluate_epsilons(model: Callable, x, y, *, attack, epsilons: Sequence[float], batch_size: int = 256,
-                      early_stop: bool = True, bounds: Sequence[float] = (0.0, 1.0), strategy=None):
+                      early_stop: bool = True, bounds: Sequence[float] = (0.0, 1.0), strategy=None,
+                      progress=False):
     """Clean and robust per-example correctness of ``model`` for several eps in one pass over the data.
 
     This is the engine behind ``robust_accuracy`` and ``epsilon_sweep``; see the module docstring. With a
     ``tf.distribute`` ``strategy`` the batches are spread over its replicas and workers
     (``tfrobust.evaluation.sharding``), with the same per-example results.
+
+    ``progress=True`` shows a Keras ``Progbar`` while the batches are attacked: examples done, the
+    running clean and robust accuracy at each eps, and the ETA; it stays silent when stdout is not a
+    terminal. A callable ``progress(done, total, accuracies)`` receives the same numbers after each batch.
 
     Returns:
         (logits_model, attack, epsilons, clean_correct, outcomes) with ``outcomes[i]`` holding the
@@ -185,6 +252,7 @@ def evaluate_epsilons(model: Callable, x, y, *, attack, epsilons: Sequence[float
     if not isinstance(early_stop, bool):
         raise TypeError(f"early_stop must be True or False, got {early_stop!r}.")
     shards = EvaluationShards(strategy)
+    progress = _Progress(progress, _known_size(x), getattr(attack, "label", str(attack)), epsilons)
     logits_model: LogitsModel | None = None
     sizes: List[int] = []
     offset = 0  # position of the batch in the data, for error messages and the results
@@ -194,8 +262,9 @@ def evaluate_epsilons(model: Callable, x, y, *, attack, epsilons: Sequence[float
             logits_model = as_logits_model(model, xb)
         yb = check_labels(yb, logits_model.num_classes, int(xb.shape[0]))
         if shards.owns(index):
-            shards.submit(index, functools.partial(_evaluate_batch, logits_model, attack, xb, yb, epsilons=epsilons,
-                                                   early_stop=early_stop, bounds=bounds, offset=offset))
+            work = functools.partial(_evaluate_batch, logits_model, attack, xb, yb, epsilons=epsilons,
+                                     early_stop=early_stop, bounds=bounds, offset=offset)
+            shards.submit(index, progress.wrap(work) if progress.active else work)
         sizes.append(int(xb.shape[0]))
         offset += sizes[-1]
     if logits_model is None:
@@ -257,7 +326,7 @@ def model_name(model) -> str:
 
 def robust_accuracy(model: Callable, x, y=None, *, attack, eps: float, batch_size: int = 256,
                     early_stop: bool = True, bounds: Sequence[float] = (0.0, 1.0),
-                    per_example: bool = False, strategy=None) -> RobustAccuracyResult:
+                    per_example: bool = False, strategy=None, progress=False) -> RobustAccuracyResult:
     """Robust accuracy of ``model`` under ``attack`` at ``eps`` (Madry et al. 2017; Croce & Hein 2020).
 
     Args:
@@ -274,6 +343,8 @@ def robust_accuracy(model: Callable, x, y=None, *, attack, eps: float, batch_siz
         per_example: keep per-example clean and robust correctness in the result.
         strategy: a ``tf.distribute`` strategy whose replicas and workers share the attack batches
             (``tfrobust.evaluation.sharding``); the numbers equal the single-device ones example for example.
+        progress: True shows a Keras progress bar (examples, running accuracies, ETA) when stdout is a
+            terminal; a callable ``progress(done, total, accuracies)`` gets the numbers after each batch.
 
     Returns:
         A ``RobustAccuracyResult``.
@@ -284,7 +355,7 @@ def robust_accuracy(model: Callable, x, y=None, *, attack, eps: float, batch_siz
     """
     logits_model, attack, (eps,), clean, (outcome,) = evaluate_epsilons(
         model, x, y, attack=attack, epsilons=[eps], batch_size=batch_size, early_stop=early_stop, bounds=bounds,
-        strategy=strategy)
+        strategy=strategy, progress=progress)
     robust = np.concatenate(outcome.robust_correct)
     return RobustAccuracyResult(
         attack=attack.label, attack_config={"name": attack.name, **attack.resolve(eps)}, eps=eps, n=int(clean.size),
