@@ -4,8 +4,11 @@ Every function takes a log directory (or an open ``tf.summary`` writer), writes 
 result is visible in TensorBoard (``tensorboard --logdir tensorboard_logs``) as soon as it is logged.
 
 - ``log_scalars``: a dict of scalars at one step.
-- ``log_sweep``: an eps-sweep as the curves ``<name>/accuracy`` and ``<name>/drop`` whose step is
-  eps in thousandths of the pixel range (TensorBoard steps are integers), plus the table as text.
+- ``log_sweep``: an eps-sweep. TensorBoard steps are integers, so the curves ``<name>/accuracy`` and
+  ``<name>/drop`` use step = the index of eps in the sweep's grid (0, 1, 2, ...), and ``<name>/eps``
+  logs the eps of each step on the same axis; every point is also a scalar with eps in its tag,
+  ``<name>/accuracy/eps=0.1``. The curves' descriptions and the text table ``<name>/table`` spell out
+  the step -> eps mapping.
 - ``log_image_grid``: clean images over adversarial images over magnified perturbations, as one image.
 - ``log_figure``: any matplotlib figure as an image.
 """
@@ -20,9 +23,6 @@ import tensorflow as tf
 
 from tfrobust.evaluation.epsilon_sweep import SweepResult
 from tfrobust.plotting import figure_to_png, perturbation_image
-
-EPS_STEP_SCALE = 1000
-
 
 @contextlib.contextmanager
 def _writer(logdir) -> Iterator[tf.summary.SummaryWriter]:
@@ -60,28 +60,34 @@ def log_scalars(logdir, scalars: Mapping[str, float], step: int = 0) -> None:
             tf.summary.scalar(tag, value, step=int(step))
 
 
-def log_sweep(logdir, name: str, sweep: SweepResult, step_scale: int = EPS_STEP_SCALE) -> None:
-    """Logs an eps-sweep: ``<name>/accuracy`` and ``<name>/drop`` at step round(eps * step_scale).
+def log_sweep(logdir, name: str, sweep: SweepResult) -> None:
+    """Logs an eps-sweep with a readable eps axis (module docstring).
 
-    The table of the sweep is logged as the text summary ``<name>/table``.
+    Writes ``<name>/accuracy``, ``<name>/drop`` and ``<name>/eps`` at step i (the i-th eps of the
+    grid), ``<name>/accuracy/eps=<eps>`` at step 0 for every eps, and the table of the sweep as the
+    text summary ``<name>/table``.
 
     Args:
         logdir: log directory or writer.
         name: tag prefix, e.g. "fgsm/lenet".
         sweep: the ``SweepResult``.
-        step_scale: eps is logged at step round(eps * step_scale) (thousandths by default).
 
     Raises:
         TypeError: ``sweep`` is not a SweepResult.
     """
     if not isinstance(sweep, SweepResult):
         raise TypeError(f"sweep must be a SweepResult, got {type(sweep).__name__}.")
+    epsilons = [float(e) for e in sweep.epsilons]
+    mapping = ", ".join(f"{i}: {e:g}" for i, e in enumerate(epsilons))
+    axis = f"attack {sweep.attack}; step = index into the eps grid ({mapping})"
     with _writer(logdir):
-        for eps, accuracy, drop in zip(sweep.epsilons, sweep.accuracy, sweep.drop):
-            step = int(round(eps * step_scale))
-            tf.summary.scalar(f"{name}/accuracy", accuracy, step=step)
-            tf.summary.scalar(f"{name}/drop", drop, step=step)
-        header = f"attack {sweep.attack}, n={sweep.n}, step = eps x {step_scale}\n\n"
+        for step, (eps, accuracy, drop) in enumerate(zip(epsilons, sweep.accuracy, sweep.drop)):
+            tf.summary.scalar(f"{name}/accuracy", accuracy, step=step, description=f"robust accuracy; {axis}")
+            tf.summary.scalar(f"{name}/drop", drop, step=step, description=f"clean minus robust accuracy; {axis}")
+            tf.summary.scalar(f"{name}/eps", eps, step=step, description=f"the eps of each step; {axis}")
+            tf.summary.scalar(f"{name}/accuracy/eps={eps:g}", accuracy, step=0,
+                              description=f"robust accuracy under {sweep.attack} at eps={eps:g}")
+        header = f"{axis}, n={sweep.n}\n\n"
         tf.summary.text(f"{name}/table", header + sweep.as_table(), step=0)
 
 

@@ -29,12 +29,16 @@ def test_log_sweep_and_scalars(tmp_path):
     log_sweep(str(tmp_path), "fgsm/cnn", sweep)
     log_scalars(str(tmp_path), {"clean_accuracy": 0.9, "robust/pgd": np.float32(0.25)}, step=3)
     events = _read_events(str(tmp_path))
-    assert [(s, round(v, 6)) for s, v in events["fgsm/cnn/accuracy"]] == [(0, 0.9), (100, 0.5), (300, 0.1)]
-    assert [(s, round(v, 6)) for s, v in events["fgsm/cnn/drop"]] == [(0, 0.0), (100, 0.4), (300, 0.8)]
+    # step = index into the eps grid (not eps * 1000), eps itself on the same axis and in per-point tags
+    assert [(s, round(v, 6)) for s, v in events["fgsm/cnn/accuracy"]] == [(0, 0.9), (1, 0.5), (2, 0.1)]
+    assert [(s, round(v, 6)) for s, v in events["fgsm/cnn/drop"]] == [(0, 0.0), (1, 0.4), (2, 0.8)]
+    assert [(s, round(v, 6)) for s, v in events["fgsm/cnn/eps"]] == [(0, 0.0), (1, 0.1), (2, 0.3)]
+    assert events["fgsm/cnn/accuracy/eps=0.3"] == [(0, pytest.approx(0.1))]
     assert events["clean_accuracy"] == [(3, pytest.approx(0.9))]
     assert events["robust/pgd"] == [(3, 0.25)]
     table = events["fgsm/cnn/table"][0][1].item().decode()
     assert "| eps | accuracy | drop |" in table
+    assert "step = index into the eps grid (0: 0, 1: 0.1, 2: 0.3)" in table
 
 
 def test_log_image_grid_and_figure(tmp_path):
