@@ -27,17 +27,18 @@ import tf_keras as keras
 from tfrobust.models import build, count_conv_layers
 from tfrobust.models.rank_schedules import resolve_ranks
 from tfrobust.studies import CurveSettings, StudyConfig, StudyReport, compile_classifier, fit, run_script, start
-from tfrobust.studies.curves import curve_sections, curve_study, fgsm_curves
+from tfrobust.studies.config import SeedsSettings
+from tfrobust.studies.curves import curve_sections, curve_study, fgsm_curves, seed_key
 from tfrobust.studies.published import LOWRANK_FINDINGS, SEED_COMPRESSION
 from tfrobust.studies.report import training_summary
-from tfrobust.studies.verdicts import LOWER_CLEAN, UNCHANGED_CLEAN
+from tfrobust.studies.verdicts import LOWER_CLEAN, SEED_TEST, UNCHANGED_CLEAN
 
 EXPERIMENT = "lowrank_robustness"
 BASELINE = "standard"
 
 
 @dataclasses.dataclass(frozen=True)
-class LowRankConfig(CurveSettings, StudyConfig):
+class LowRankConfig(SeedsSettings, CurveSettings, StudyConfig):
     """Settings of the low-rank study.
 
     Attributes:
@@ -54,13 +55,13 @@ class LowRankConfig(CurveSettings, StudyConfig):
     train_augment: bool = False
     low_rank_batch_norm: bool = True
 
-    SWEEP_FIELDS = ("models", "convs")
+    SWEEP_FIELDS = ("models", "convs", "seeds")
 
 
 PRESETS: Dict[str, LowRankConfig] = {
     # mnist5k (bundled): AlexNet adapted to 28×28×1, 2,000 training digits, 3 epochs per variant, 300 test digits
     # (AlexNet costs ~165M multiply-adds per digit: 0.3-1 s per training step of 64 on 2 CPU cores).
-    "quick": LowRankConfig(preset="quick", dataset="mnist5k", models=("alexnet",), epochs=3, batch_size=64,
+    "quick": LowRankConfig(preset="quick", dataset="mnist5k", models=("alexnet",), seeds=(0, 1, 2), epochs=3, batch_size=64,
                            train_size=2000, learning_rate=5e-4, eval_size=300, minimal_eps_points=21),
     # Seed 004, Figure 12: AlexNet (batch 512) and ResNet18 (batch 128, use --batch_size) on Imagenette,
     # attacked on 785 validation images. Epochs and ε grid are not given by the seed; these are ours.
@@ -74,8 +75,10 @@ def _key(model_name: str, conv: str) -> str:
     return f"{model_name}_{conv}"
 
 
-def _train_and_evaluate(run, data, config: LowRankConfig, model_name: str, conv: str):
-    key = _key(model_name, conv)
+def _train_and_evaluate(run, data, config: LowRankConfig, model_name: str, conv: str, seed: int):
+    key = seed_key(_key(model_name, conv), seed)
+    keras.utils.set_random_seed(seed)  # this entry's weights and shuffling
+    data = dataclasses.replace(data, seed=seed)
 
     def train(model, callbacks):
         compile_classifier(model, keras.optimizers.Adam(config.learning_rate))
@@ -84,7 +87,7 @@ def _train_and_evaluate(run, data, config: LowRankConfig, model_name: str, conv:
 
     started = time.time()
     model = run.trained_model(key, lambda: build(model_name, data.input_shape, data.num_classes, conv=conv,
-                                                 model_name=key, low_rank_batch_norm=config.low_rank_batch_norm),
+                                                 model_name=_key(model_name, conv), low_rank_batch_norm=config.low_rank_batch_norm),
                               train)
     train_seconds = time.time() - started
     measures = fgsm_curves(model, data.x_eval, data.y_eval, config.epsilons,
@@ -92,7 +95,7 @@ def _train_and_evaluate(run, data, config: LowRankConfig, model_name: str, conv:
     run.log_evaluation(key, sweeps={"fgsm": measures.fgsm})
     measures.details = {"model": model_name, "conv": conv,
                         "ranks": resolve_ranks(model_name, conv, count_conv_layers(model_name)),
-                        "parameters": int(model.count_params()), "train_seconds": train_seconds}
+                        "parameters": int(model.count_params()), "seed": seed, "train_seconds": train_seconds}
     return measures
 
 
@@ -114,7 +117,7 @@ def _markdown(run, config: LowRankConfig, study) -> str:
                 verdict["clean"] if finding.direction in (LOWER_CLEAN, UNCHANGED_CLEAN) else verdict["robustness"]]
                for model, verdicts in study.verdicts.items() for conv, verdict in verdicts.items()
                for finding in LOWRANK_FINDINGS.get(model, ())]
-    report.directions("Direction of each effect (vs standard convolutions)", summary,
+    report.directions(f"Direction of each effect (vs standard convolutions, over {len(config.seeds)} seeds; {SEED_TEST})", summary,
                       ["model", "conv", "seed 004", "ours"])
     return report.footer().markdown()
 
@@ -123,8 +126,8 @@ def run(config: LowRankConfig) -> dict:
     """Trains every (model, conv) not finished yet, attacks them; returns results.json."""
     store, data = start(EXPERIMENT, config)
     study = curve_study(store, config.models, config.convs, key=_key, label=str,
-                        measure=lambda m, c: _train_and_evaluate(store, data, config, m, c), baseline=BASELINE,
-                        what="low-rank convolutions")
+                        measure=lambda m, c, seed: _train_and_evaluate(store, data, config, m, c, seed),
+                        baseline=BASELINE, what="low-rank convolutions", seeds=config.seeds)
     return store.finish(_markdown(store, config, study), verdicts=study.verdicts, figures=study.figures)
 
 

@@ -21,16 +21,18 @@ import tf_keras as keras
 
 from tfrobust.models import build
 from tfrobust.studies import CurveSettings, StudyConfig, StudyReport, compile_classifier, fit, run_script, start
-from tfrobust.studies.curves import curve_sections, curve_study, fgsm_curves
+from tfrobust.studies.config import SeedsSettings
+from tfrobust.studies.curves import curve_sections, curve_study, fgsm_curves, seed_key
 from tfrobust.studies.published import PRUNING_FINDINGS, SEED_004_SPARSITIES, SEED_COMPRESSION
 from tfrobust.studies.report import training_summary
+from tfrobust.studies.verdicts import SEED_TEST
 from tfrobust.training.pruning import measured_sparsity, prune, pruning_callbacks, strip
 
 EXPERIMENT = "pruning_robustness"
 
 
 @dataclasses.dataclass(frozen=True)
-class PruningConfig(CurveSettings, StudyConfig):
+class PruningConfig(SeedsSettings, CurveSettings, StudyConfig):
     """Settings of the pruning study.
 
     Attributes:
@@ -49,7 +51,7 @@ class PruningConfig(CurveSettings, StudyConfig):
     pruning_frequency: int = 10
     minimal_eps_points: int = 41
 
-    SWEEP_FIELDS = ("models", "sparsities")
+    SWEEP_FIELDS = ("models", "sparsities", "seeds")
 
     def validate(self) -> None:
         if any(not 0.0 <= s < 1.0 for s in self.sparsities):
@@ -57,8 +59,8 @@ class PruningConfig(CurveSettings, StudyConfig):
 
 
 PRESETS: Dict[str, PruningConfig] = {
-    # mnist5k (bundled): FC5 at the six sparsities of the seed; 4,000 training digits, 10 epochs of 32 steps.
-    "quick": PruningConfig(preset="quick", dataset="mnist5k", models=("fc5",), epochs=10, batch_size=128,
+    # mnist5k (bundled): FC5 at the six sparsities of the seed, 3 training seeds; 4,000 training digits, 10 epochs of 32 steps.
+    "quick": PruningConfig(preset="quick", dataset="mnist5k", models=("fc5",), seeds=(0, 1, 2), epochs=10, batch_size=128,
                            learning_rate=1e-3, eval_size=500),
     # Seed 004: ResNet18, AlexNet and FC5 on Imagenette, batch 128 or 512 (flag), attacked on 785 validation
     # images; pruning starts at step 1000 and prunes every 100 steps (the seed's example). Epochs and ε grid
@@ -73,8 +75,10 @@ def _key(model_name: str, sparsity: float) -> str:
     return f"{model_name}_sparsity={sparsity:g}"
 
 
-def _train_and_evaluate(run, data, config: PruningConfig, model_name: str, sparsity: float):
-    key = _key(model_name, sparsity)
+def _train_and_evaluate(run, data, config: PruningConfig, model_name: str, sparsity: float, seed: int):
+    key = seed_key(_key(model_name, sparsity), seed)
+    keras.utils.set_random_seed(seed)  # this entry's weights and shuffling
+    data = dataclasses.replace(data, seed=seed)
     total_steps = config.epochs * data.steps_per_epoch()
     begin = int(config.begin_fraction * total_steps)
     end = max(begin + 1, int(config.end_fraction * total_steps))
@@ -97,7 +101,7 @@ def _train_and_evaluate(run, data, config: PruningConfig, model_name: str, spars
                            minimal_eps_points=config.minimal_eps_points)
     run.log_evaluation(key, sweeps={"fgsm": measures.fgsm}, scalars={"measured_sparsity": report.overall})
     measures.details = {"model": model_name, "target_sparsity": sparsity, "measured_sparsity": report.overall,
-                        "train_seconds": train_seconds, "pruning_steps": [begin, end] if sparsity > 0 else None}
+                        "seed": seed, "train_seconds": train_seconds, "pruning_steps": [begin, end] if sparsity > 0 else None}
     return measures
 
 
@@ -116,11 +120,12 @@ def _markdown(run, config: PruningConfig, study) -> str:
                          "here):")
     summary = []
     for model_name, verdicts in study.verdicts.items():
-        ours = "; ".join(f"{name}: {v['robustness']}" for name, v in verdicts.items())
+        ours = "; ".join(f"{name}: {v['robustness']} (p={v['p_drop'] if v['p_drop'] is None else round(v['p_drop'], 3)}),"
+                         f" by robust/clean {v['relative']}" for name, v in verdicts.items())
         summary += [[model_name, f"{finding.citation} (batch {batch}): {finding.direction}",
                      f"batch {config.batch_size}: {ours}"]
                     for (m, batch), finding in PRUNING_FINDINGS.items() if m == model_name and verdicts]
-    report.directions("Direction of the effect (pruned vs dense, by mean drop)", summary, ["model", "seed 004", "ours"])
+    report.directions(f"Direction of the effect (pruned vs dense, by mean drop over {len(config.seeds)} seeds; {SEED_TEST})", summary, ["model", "seed 004", "ours"])
     return report.footer(note="TensorBoard also holds the pruning summaries.").markdown()
 
 
@@ -128,8 +133,8 @@ def run(config: PruningConfig) -> dict:
     """Trains and prunes every (model, sparsity) not finished yet, attacks them; returns results.json."""
     store, data = start(EXPERIMENT, config)
     study = curve_study(store, config.models, sorted(config.sparsities), key=_key, label=lambda s: f"{s:.0%}",
-                        measure=lambda m, s: _train_and_evaluate(store, data, config, m, s), baseline=0.0,
-                        what="magnitude pruning")
+                        measure=lambda m, s, seed: _train_and_evaluate(store, data, config, m, s, seed),
+                        baseline=0.0, what="magnitude pruning", seeds=config.seeds)
     return store.finish(_markdown(store, config, study), verdicts=study.verdicts, figures=study.figures)
 
 

@@ -3,7 +3,7 @@
 A study's settings dataclass derives from ``StudyConfig`` and, when it has them, from the mixins
 ``AttackSettings`` (one ε and one attack spec) and ``CurveSettings`` (an ε grid of accuracy-vs-ε curves); the
 quickstart and ``evaluate_model`` use ``CurveSettings`` and ``ReportSettings`` (attacks swept over the grid,
-where the report goes).
+where the report goes). ``SeedsSettings`` adds the training seeds over which verdicts are judged.
 ``tfrobust.studies.flags`` turns every field into a command-line flag whose help text is the field's line
 below, so ``--eps`` means the same in every script: the single L-inf radius of the study's attacks.
 
@@ -17,6 +17,17 @@ import typing
 from typing import Optional, Tuple
 
 from tfrobust.validation import check_positive
+
+def check_positive_numbers(values, flag: str) -> None:
+    """Refuses an empty list, or a value that is missing, non-finite or <= 0, naming the flag.
+
+    Raises:
+        ValueError: with the flag's name, the values given and what is accepted.
+    """
+    if not values or any(v is None or not math.isfinite(v) or v <= 0 for v in values):
+        shown = ",".join("none" if v is None else f"{v:g}" for v in values) if values else "(empty)"
+        raise ValueError(f"{flag} takes comma-separated finite numbers > 0, got {shown}.")
+
 
 #: Config fields that only say where to write; changing them never invalidates earlier results.
 LOCATION_FIELDS = ("preset", "run_name", "logdir_root", "results_root")
@@ -168,3 +179,21 @@ class ReportSettings(Settings):
         seeded = [Attack(a.name, **{**({"seed": seed} if "seed" in a.entry.settings else {}), **a.settings})
                   for a in specs]
         return {a.label: a for a in seeded}
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedsSettings(Settings):
+    """Training seeds of a study whose verdicts are judged over seeds (mixin of a ``StudyConfig``).
+
+    Attributes:
+        seeds: Comma-separated training seeds; every entry is trained and measured once per seed (weights and
+            shuffling; its key ends in _seed=<s>), tables give mean ± std over them, and a direction is called
+            only when Welch's t-test over the seeds finds it (tfrobust.studies.verdicts.seed_direction).
+    """
+
+    seeds: Tuple[int, ...] = (0, 1, 2)
+
+    def validate(self) -> None:
+        if not self.seeds or any(s is None or int(s) != s or s < 0 for s in self.seeds) or \
+                len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"--seeds must be distinct integers >= 0, e.g. 0,1,2; got {self.seeds}.")

@@ -6,8 +6,10 @@ measures all three into a ``CurveMeasures``; ``mean_drop`` is the area under the
 ε > 0), by which ``curve_directions`` judges a variant against its baseline; ``curves_rows`` gives the
 markdown rows and ``plot_curves`` the seed's two panels.
 
-``curve_study`` is the loop of the pruning and low-rank studies: for every model, measure each variant
-(resumable), judge each against the baseline variant and draw the curves.
+``curve_study`` is the loop of the pruning and low-rank studies: for every model, measure each variant once per
+training seed (resumable; keys end in ``_seed=<s>``), judge each against the baseline variant over the seeds
+(``seed_curve_directions``: Welch's t-test, by mean drop and by robust / clean accuracy) and draw the curves
+with ± std error bars (``plot_seed_curves``); ``seed_curves_rows`` gives mean ± std rows.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from tfrobust import plotting
 from tfrobust.attacks import minimal_epsilon
 from tfrobust.evaluation.epsilon_sweep import SweepResult, epsilon_sweep
 from tfrobust.studies.run_store import RunStore
-from tfrobust.studies.verdicts import clean_direction, robustness_direction
+from tfrobust.studies.verdicts import (SEED_TEST, clean_direction, format_mean_std, relative_robustness,
+                                      robustness_direction, seed_clean_direction, seed_direction, welch_test)
 
 
 @dataclasses.dataclass
@@ -136,76 +139,172 @@ def plot_curves(entries: Mapping[str, CurveMeasures], results_dir: str, stem: st
     return [accuracy, drop]
 
 
+def seed_key(key: str, seed: int) -> str:
+    """The results.json key of one entry trained with ``seed`` (so a resumed run finds every seed's entry)."""
+    return f"{key}_seed={seed}"
+
+
+def mean_relative_robustness(measures: CurveMeasures) -> float:
+    """Mean over the ε > 0 of the FGSM sweep of accuracy(ε) / accuracy(0): robustness at matched clean accuracy."""
+    ratios = [relative_robustness(a, measures.clean_accuracy)
+              for e, a in zip(measures.fgsm.epsilons, measures.fgsm.accuracy) if e > 0]
+    return float(np.mean(ratios)) if ratios else 1.0
+
+
+def _p(value: float) -> Optional[float]:
+    return None if not np.isfinite(value) else float(value)
+
+
+def seed_curve_directions(baselines: Sequence[CurveMeasures], variants: Sequence[CurveMeasures], *,
+                          alpha: float = 0.05) -> Dict[str, Any]:
+    """Our seed-004 verdicts for a variant against the baseline, each trained once per seed.
+
+    Robustness is judged twice, by mean drop (seed 004's measure) and by mean robust / clean accuracy (at
+    matched clean accuracy: a drop also shrinks when clean accuracy falls), each with ``seed_direction``
+    (Welch's t-test over seeds); clean accuracy with ``seed_clean_direction``.
+
+    Returns:
+        ``{"robustness", "relative", "clean"}`` verdicts, the p-values ``p_drop``, ``p_relative``, ``p_clean``
+        (None with one seed) and ``test`` (``verdicts.SEED_TEST``).
+    """
+    clean_b = [m.clean_accuracy for m in baselines]
+    clean_v = [m.clean_accuracy for m in variants]
+    drop_b, drop_v = [mean_drop(m) for m in baselines], [mean_drop(m) for m in variants]
+    rel_b = [mean_relative_robustness(m) for m in baselines]
+    rel_v = [mean_relative_robustness(m) for m in variants]
+    clean = {"baseline_clean": clean_b, "variant_clean": clean_v, "alpha": alpha}
+    return {"robustness": seed_direction(drop_b, drop_v, higher_is_robust=False, **clean),
+            "relative": seed_direction(rel_b, rel_v, **clean),
+            "clean": seed_clean_direction(clean_b, clean_v, alpha=alpha),
+            "p_drop": _p(welch_test(drop_b, drop_v).p_value), "p_relative": _p(welch_test(rel_b, rel_v).p_value),
+            "p_clean": _p(welch_test(clean_b, clean_v).p_value), "test": SEED_TEST}
+
+
+def seed_curves_rows(entries: Mapping[str, Sequence[CurveMeasures]], epsilons: Sequence[float],
+                     label: str = "variant") -> List[Dict[str, Any]]:
+    """``curves_rows`` over seeds: every number is mean ± std over the entry's seeds, plus robust/clean."""
+    rows = []
+    for name, per_seed in entries.items():
+        row: Dict[str, Any] = {label: name, "seeds": len(per_seed),
+                               "clean": format_mean_std([m.clean_accuracy for m in per_seed])}
+        for eps in epsilons:
+            if eps > 0:
+                row[f"acc ε={eps:.3g}"] = format_mean_std([m.fgsm.accuracy_at(eps) for m in per_seed])
+        row["mean drop"] = format_mean_std([mean_drop(m) for m in per_seed])
+        row["robust/clean"] = format_mean_std([mean_relative_robustness(m) for m in per_seed])
+        minimal = [m.minimal_epsilon or {} for m in per_seed]
+        if any(x.get("median_above_grid") for x in minimal):
+            row["median min-ε"] = f"> {max(epsilons):.3g} (a seed)"
+        elif any(x.get("median") is None for x in minimal):
+            row["median min-ε"] = "—"
+        else:
+            row["median min-ε"] = format_mean_std([x["median"] for x in minimal])
+        rows.append(row)
+    return rows
+
+
+def plot_seed_curves(entries: Mapping[str, Sequence[CurveMeasures]], results_dir: str, stem: str,
+                     title: str) -> List[str]:
+    """Seed 004's two panels with mean ± std error bars over seeds; writes ``<stem>_accuracy.png``, ``_drop.png``."""
+    paths = []
+    for metric, ylabel in (("accuracy", "FGSM accuracy"), ("drop", "drop(ε) = acc(0) - acc(ε)")):
+        fig = plotting.new_figure()
+        ax = fig.add_subplot(1, 1, 1)
+        for name, per_seed in entries.items():
+            eps = np.asarray(per_seed[0].fgsm.epsilons)
+            values = np.asarray([getattr(m.fgsm, metric) for m in per_seed], np.float64)
+            std = values.std(axis=0, ddof=1) if len(per_seed) > 1 else np.zeros(eps.shape)
+            order = np.argsort(eps, kind="stable")
+            ax.errorbar(eps[order], values.mean(axis=0)[order], yerr=std[order], marker="o", capsize=3,
+                        label=f"{name} (n={len(per_seed)})")
+        ax.set_xlabel("eps (pixel units)")
+        ax.set_ylabel(ylabel + " (mean ± std over seeds)")
+        ax.set_title(f"{title}: {ylabel}")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+        path = os.path.join(results_dir, f"{stem}_{metric}.png")
+        plotting.save_figure(fig, path)
+        paths.append(path)
+    return paths
+
+
 @dataclasses.dataclass
 class CurveStudy:
-    """What ``curve_study`` measured: per model, its variants' measures and verdicts, and the figures.
+    """What ``curve_study`` measured: per model, its variants' measures (one per seed) and verdicts, and figures.
 
     Attributes:
-        entries: model -> variant label -> ``CurveMeasures``.
-        verdicts: model -> variant label -> ``curve_directions`` against the model's baseline variant.
+        entries: model -> variant label -> ``CurveMeasures`` of each seed, in ``seeds`` order.
+        verdicts: model -> variant label -> ``seed_curve_directions`` against the model's baseline variant.
         figures: paths of the PNG figures written.
     """
 
-    entries: Dict[str, Dict[str, CurveMeasures]]
-    verdicts: Dict[str, Dict[str, Dict[str, str]]]
+    entries: Dict[str, Dict[str, List[CurveMeasures]]]
+    verdicts: Dict[str, Dict[str, Dict[str, Any]]]
     figures: List[str]
 
 
 def curve_study(run: RunStore, models: Sequence[str], variants: Sequence[Any], *,
                 key: Callable[[str, Any], str], label: Callable[[Any], str],
-                measure: Callable[[str, Any], CurveMeasures], baseline: Any, what: str) -> CurveStudy:
-    """Measures every (model, variant) not recorded yet, judges each variant against ``baseline``, plots.
+                measure: Callable[[str, Any, int], CurveMeasures], baseline: Any, what: str,
+                seeds: Sequence[int] = (0,)) -> CurveStudy:
+    """Measures every (model, variant, seed) not recorded yet, judges each variant against ``baseline``, plots.
 
     Args:
         run: the study's run store (finished entries are reused).
         models: model names.
         variants: the variants of each model (sparsities, conv choices, ...), in table order.
-        key: ``key(model, variant)``, the entry's name in ``results.json``.
+        key: ``key(model, variant)``; the entry's name in ``results.json`` is ``seed_key(key, seed)``.
         label: the variant's name in tables and figures.
-        measure: trains (or reloads) and measures one (model, variant).
+        measure: ``measure(model, variant, seed)`` trains (or reloads) and measures one entry.
         baseline: the variant the others are judged against (no verdicts when it is not among ``variants``).
         what: the studied change, for figure titles (e.g. "magnitude pruning").
+        seeds: the training seeds; each entry is measured once per seed.
     """
     entries, verdicts, figures = {}, {}, []
     for model in models:
-        measured: Dict[str, CurveMeasures] = {}
+        measured: Dict[str, List[CurveMeasures]] = {}
         for variant in variants:
-            measured[label(variant)] = run.cached(key(model, variant), lambda v=variant: measure(model, v),
-                                                  load=CurveMeasures.from_dict)
+            measured[label(variant)] = [
+                run.cached(seed_key(key(model, variant), seed), lambda v=variant, s=seed: measure(model, v, s),
+                           load=CurveMeasures.from_dict) for seed in seeds]
         entries[model] = measured
         if baseline in variants:
             base = measured[label(baseline)]
-            verdicts[model] = {name: curve_directions(base, m) for name, m in measured.items()
+            verdicts[model] = {name: seed_curve_directions(base, m) for name, m in measured.items()
                                if name != label(baseline)}
         else:
             verdicts[model] = {}
-        figures += plot_curves(measured, run.results_dir, model, f"{model}, {what}")
+        figures += plot_seed_curves(measured, run.results_dir, model, f"{model}, {what}")
     return CurveStudy(entries, verdicts, figures)
 
 
 def curve_sections(report, study: CurveStudy, epsilons: Sequence[float], *, label: str,
                    columns: Callable[[CurveMeasures], Dict[str, Any]], verdict_column: str,
                    findings: Callable[[str], Sequence[Any]], intro: str) -> None:
-    """Adds one section per model to a ``StudyReport``: the curves table, its figures and the seed's findings.
+    """Adds one section per model to a ``StudyReport``: the curves table over seeds, figures, the seed's findings.
 
     Args:
         report: the ``tfrobust.studies.report.StudyReport``.
         study: what ``curve_study`` measured.
         epsilons: the ε grid (its ε > 0 become columns).
         label: header of the variant column.
-        columns: the study's own columns of one variant (e.g. measured sparsity), put after ``label``.
-        verdict_column: header of the column with each variant's verdict against the baseline.
+        columns: the study's own columns of one variant (e.g. measured sparsity; from its first seed), put
+            after ``label``.
+        verdict_column: header of the column with each variant's verdicts against the baseline.
         findings: the seed's findings about a model.
         intro: the sentence introducing the findings.
     """
     for model, entries in study.entries.items():
         verdicts = study.verdicts.get(model, {})
-        rows = curves_rows(entries, epsilons, label=label)
-        for row, measures in zip(rows, entries.values()):
-            row.update(columns(measures))
-            verdict = verdicts.get(row[label])
-            row[verdict_column] = f"{verdict['robustness']}, {verdict['clean']}" if verdict else "baseline"
-        first = [label] + list(columns(next(iter(entries.values()))))
+        rows = seed_curves_rows(entries, epsilons, label=label)
+        for row, per_seed in zip(rows, entries.values()):
+            row.update(columns(per_seed[0]))
+            v = verdicts.get(row[label])
+            row[verdict_column] = (f"by drop: {v['robustness']}; by robust/clean: {v['relative']}; {v['clean']}"
+                                   if v else "baseline")
+        first = [label] + list(columns(next(iter(entries.values()))[0]))
         report.section(model).table(rows, first + [c for c in rows[0] if c not in first])
-        report.paragraph(f"Figures: `{model}_accuracy.png`, `{model}_drop.png`.")
+        report.paragraph(f"Numbers are mean ± sample std over the seeds; verdicts: {SEED_TEST} (\"no clear "
+                         f"effect\" when the difference does not exceed the seed-to-seed spread). Figures: "
+                         f"`{model}_accuracy.png`, `{model}_drop.png` (error bars: ± std over seeds).")
         report.findings(findings(model), intro=intro)
