@@ -40,6 +40,7 @@ from tfrobust.evaluation.masking import masking_report
 from tfrobust.evaluation.robust_accuracy import predict_labels, robust_accuracy
 from tfrobust.logits import as_logits_model
 from tfrobust.models import build
+from tfrobust.studies.config import check_positive_numbers
 from tfrobust.studies import (AttackSettings, CurveSettings, StudyConfig, StudyReport, compile_classifier, fit,
                               make_optimizer, run_script, start)
 from tfrobust.studies import verdicts as v
@@ -77,6 +78,9 @@ class DistillationConfig(CurveSettings, AttackSettings, StudyConfig):
     momentum: float = 0.5
 
     SWEEP_FIELDS = ("temperatures", "masking_size")
+
+    def validate(self) -> None:
+        check_positive_numbers(self.temperatures, "--temperatures")
 
 
 PRESETS: Dict[str, DistillationConfig] = {

@@ -30,6 +30,7 @@ from tfrobust.evaluation.epsilon_sweep import epsilon_sweep
 from tfrobust.evaluation.masking import masking_report
 from tfrobust.evaluation.robust_accuracy import robust_accuracy
 from tfrobust.models import build
+from tfrobust.studies.config import check_positive_numbers
 from tfrobust.studies import AttackSettings, CurveSettings, StudyConfig, StudyReport, fit, run_script, start
 from tfrobust.studies import verdicts as v
 from tfrobust.studies.published import SEED_004_TEMPERATURES, SEED_COMPRESSION, TEMPERATURE_FINDINGS
@@ -59,6 +60,9 @@ class TemperatureConfig(CurveSettings, AttackSettings, StudyConfig):
     masking_steps: int = 10
 
     SWEEP_FIELDS = ("temperatures", "masking_size")
+
+    def validate(self) -> None:
+        check_positive_numbers(self.temperatures, "--temperatures")
 
 
 PRESETS: Dict[str, TemperatureConfig] = {

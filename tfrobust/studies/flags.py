@@ -197,8 +197,10 @@ def setup_logging() -> None:
 def run_script(main: Callable[[Any], Any], config_cls: type, presets: Optional[Mapping[str, Any]] = None) -> None:
     """The ``__main__`` of a script: defines its flags, parses them and calls ``main(config)``.
 
-    A ``ValueError`` raised while building the config (a bad flag value) ends the script with absl's one-line
-    usage message instead of a traceback. A study's ``main`` returns the content of its ``results.json``; its
+    A malformed flag (``--eps abc``, an unknown flag) or a ``ValueError`` raised while building the config (a bad
+    value, e.g. ``--temperatures=1,-5``) ends the script before anything runs with ONE line on stderr,
+    ``<script>: error: <the flag, the value and what is accepted>``, and exit status 1: no traceback, no flag help.
+    A study's ``main`` returns the content of its ``results.json``; its
     run name and wall time are printed.
 
     Args:
@@ -206,17 +208,34 @@ def run_script(main: Callable[[Any], Any], config_cls: type, presets: Optional[M
         config_cls: its settings dataclass.
         presets: its presets by name (None for a script without presets).
     """
-    from absl import app
+    from absl import app, flags
 
     define_flags(config_cls, presets)
+    script = sys.argv[0].rsplit("/", 1)[-1] if sys.argv and sys.argv[0] else "script"
+
+    def usage_error(message: str) -> None:
+        """One line on stderr, exit status 1 (no traceback, no flag listing before the reason)."""
+        print(f"{script}: error: {message} (--help lists the flags)", file=sys.stderr)
+        sys.exit(1)
+
+    if not any(a in ("--help", "-h", "--helpfull", "--helpshort", "-?") for a in sys.argv[1:]):
+        try:  # flag syntax and types (--eps abc, an unknown flag) before absl's own parse prints its help
+            flags.FLAGS(list(sys.argv), known_only=False)
+        except flags.Error as err:
+            usage_error(str(err))
+        try:  # every value, before anything trains or any results folder is made
+            config_from_flags(config_cls, presets)
+        except (TypeError, ValueError) as err:
+            usage_error(str(err))
+        flags.FLAGS.unparse_flags()
 
     def absl_main(argv):
         if len(argv) > 1:
-            raise app.UsageError(f"Unexpected arguments {argv[1:]}; settings are given as --flags.")
+            usage_error(f"unexpected arguments {argv[1:]}; settings are given as --flags.")
         try:
             config = config_from_flags(config_cls, presets)
         except (TypeError, ValueError) as err:
-            raise app.UsageError(str(err)) from None
+            usage_error(str(err))
         setup_logging()
         result = main(config)
         if isinstance(result, Mapping) and "experiment" in result:

@@ -1,0 +1,38 @@
+"""Issue 10: a bad flag value ends a script with ONE line naming the flag, before anything trains."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_negative_temperature_is_one_line_before_training(tmp_path):
+    results = tmp_path / "results"
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "temperature_robustness.py"),
+                           "--temperatures=1,-5", f"--results_root={results}", f"--logdir_root={tmp_path / 'tb'}"],
+                          capture_output=True, text=True, timeout=300, cwd=str(tmp_path),
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 1, proc.stderr
+    ours = [line for line in proc.stderr.splitlines() if "temperature_robustness.py: error:" in line]
+    assert ours == ["temperature_robustness.py: error: --temperatures takes comma-separated finite numbers > 0, "
+                    "got 1,-5. (--help lists the flags)"], proc.stderr
+    assert "Traceback" not in proc.stderr and "--temperatures:" not in proc.stderr  # no flag listing
+    assert not results.exists() and not (tmp_path / "tb").exists()  # failed start leaves no folder
+
+
+@pytest.mark.parametrize("values, ok", [((1.0, 50.0), True), ((1.0, -5.0), False), ((), False), ((None,), False)])
+def test_temperature_configs_refuse_non_positive_values(values, ok):
+    sys.path.insert(0, os.path.join(ROOT, "experiments"))
+    try:
+        import defensive_distillation
+        import temperature_robustness
+    finally:
+        sys.path.pop(0)
+    for module, cls in ((temperature_robustness, "TemperatureConfig"), (defensive_distillation, "DistillationConfig")):
+        if ok:
+            getattr(module, cls)(temperatures=values)
+        else:
+            with pytest.raises(ValueError, match="--temperatures takes comma-separated finite numbers > 0"):
+                getattr(module, cls)(temperatures=values)
