@@ -25,12 +25,12 @@ from typing import Dict, Tuple
 
 import tf_keras as keras
 
-from tfrobust import plotting
 from tfrobust.evaluation.epsilon_sweep import epsilon_sweep
 from tfrobust.evaluation.masking import masking_report
 from tfrobust.evaluation.robust_accuracy import robust_accuracy
 from tfrobust.models import build
-from tfrobust.studies.config import check_positive_numbers
+from tfrobust.studies.config import SeedsSettings, check_positive_numbers
+from tfrobust.studies.curves import plot_sweeps_mean_std, seed_key
 from tfrobust.studies import AttackSettings, CurveSettings, StudyConfig, StudyReport, fit, run_script, start
 from tfrobust.studies import verdicts as v
 from tfrobust.studies.published import SEED_004_TEMPERATURES, SEED_COMPRESSION, TEMPERATURE_FINDINGS
@@ -43,7 +43,7 @@ SWEEPS = ("fgsm_unaware", "fgsm_aware")
 
 
 @dataclasses.dataclass(frozen=True)
-class TemperatureConfig(CurveSettings, AttackSettings, StudyConfig):
+class TemperatureConfig(SeedsSettings, CurveSettings, AttackSettings, StudyConfig):
     """Settings of the temperature study.
 
     Attributes:
@@ -59,7 +59,7 @@ class TemperatureConfig(CurveSettings, AttackSettings, StudyConfig):
     masking_size: int = 200
     masking_steps: int = 10
 
-    SWEEP_FIELDS = ("temperatures", "masking_size")
+    SWEEP_FIELDS = ("temperatures", "masking_size", "seeds")
 
     def validate(self) -> None:
         check_positive_numbers(self.temperatures, "--temperatures")
@@ -67,7 +67,7 @@ class TemperatureConfig(CurveSettings, AttackSettings, StudyConfig):
 
 PRESETS: Dict[str, TemperatureConfig] = {
     # mnist5k (bundled): Wong et al.'s small MNIST CNN, 4,000 training digits, 6 epochs each.
-    "quick": TemperatureConfig(preset="quick", dataset="mnist5k", model="mnist_small", epochs=6, batch_size=64,
+    "quick": TemperatureConfig(preset="quick", dataset="mnist5k", model="mnist_small", seeds=(0, 1, 2), epochs=6, batch_size=64,
                                learning_rate=1e-3, eval_size=500, eps=0.1, attack="pgd:steps=20,restarts=1"),
     # Seed 004: ResNet18 on Imagenette, batch 128, attacked on 785 validation images. The seed gives no
     # epoch count, optimiser or ε grid; these are ours.
@@ -78,12 +78,14 @@ PRESETS: Dict[str, TemperatureConfig] = {
 }
 
 
-def _key(temperature: float) -> str:
-    return f"T={temperature:g}"
+def _key(temperature: float, seed: int) -> str:
+    return seed_key(f"T={temperature:g}", seed)
 
 
-def _train_and_evaluate(run, data, config: TemperatureConfig, temperature: float) -> dict:
+def _train_and_evaluate(run, data, config: TemperatureConfig, temperature: float, seed: int) -> dict:
     started = time.time()
+    keras.utils.set_random_seed(seed)  # this entry's weights and shuffling
+    data = dataclasses.replace(data, seed=seed)
 
     def train(model, callbacks):
         wrapper = TemperatureModel(model, temperature)
@@ -91,7 +93,7 @@ def _train_and_evaluate(run, data, config: TemperatureConfig, temperature: float
         fit(wrapper, data, config.epochs, callbacks)
         return model
 
-    model = run.trained_model(_key(temperature), lambda: build(config.model, data.input_shape, data.num_classes,
+    model = run.trained_model(_key(temperature, seed), lambda: build(config.model, data.input_shape, data.num_classes,
                                                                model_name=f"{config.model}_T{temperature:g}"), train)
     train_seconds = time.time() - started
     scaled = TemperatureModel(model, temperature).scaled_model
@@ -103,11 +105,11 @@ def _train_and_evaluate(run, data, config: TemperatureConfig, temperature: float
         return robust_accuracy(target, x, y, eps=config.eps, attack=config.attack_spec(loss=loss)).robust_accuracy
 
     n = min(config.masking_size, len(x))
-    report = masking_report(model, x[:n], y[:n], eps=config.eps, steps=config.masking_steps, seed=config.seed)
-    entry = {"temperature": temperature, "clean_accuracy": unaware.clean_accuracy, "train_seconds": train_seconds,
+    report = masking_report(model, x[:n], y[:n], eps=config.eps, steps=config.masking_steps, seed=seed)
+    entry = {"temperature": temperature, "seed": seed, "clean_accuracy": unaware.clean_accuracy, "train_seconds": train_seconds,
              "fgsm_unaware": unaware, "fgsm_aware": aware, "pgd_ce": attacked(model, "ce"),
              "pgd_aware": attacked(scaled, "ce"), "pgd_margin": attacked(model, "margin"), "masking": report.to_dict()}
-    run.log_evaluation(_key(temperature), sweeps={"fgsm_unaware": unaware, "fgsm_aware": aware},
+    run.log_evaluation(_key(temperature, seed), sweeps={"fgsm_unaware": unaware, "fgsm_aware": aware},
                        scalars={k: val for k, val in entry.items() if k.startswith("pgd_")})
     # The honest number is the worst case over every attack run at eps.
     at_eps = [s.accuracy_at(config.eps) for s in (unaware, aware) if config.eps in s.epsilons]
@@ -116,28 +118,61 @@ def _train_and_evaluate(run, data, config: TemperatureConfig, temperature: float
     return entry
 
 
+def _by_temperature(entries: Dict[str, dict]) -> Dict[float, list]:
+    """temperature -> its entries, one per seed, in seed order."""
+    groups: Dict[float, list] = {}
+    for entry in sorted(entries.values(), key=lambda e: (e["temperature"], e["seed"])):
+        groups.setdefault(entry["temperature"], []).append(entry)
+    return groups
+
+
 def _verdicts(entries: Dict[str, dict], config: TemperatureConfig) -> Dict[str, dict]:
-    """Our direction for each seed-004 finding: highest T against the T=1 baseline at ``eps``."""
-    temps = sorted(e["temperature"] for e in entries.values())
+    """Our direction for each seed-004 finding: highest T against the T=1 baseline at ``eps``, over seeds.
+
+    Each direction is ``seed_direction`` (Welch's t-test over the seeds, and a gain above 0.05).
+    """
+    groups = _by_temperature(entries)
+    temps = sorted(groups)
     if len(temps) < 2 or temps[0] != 1.0:
         return {}
-    base, hot = entries[_key(1.0)], entries[_key(temps[-1])]
+    base, hot = groups[1.0], groups[temps[-1]]
 
     def fgsm_at(entry, which):
         sweep = entry[which]
         return sweep.accuracy_at(config.eps) if config.eps in sweep.epsilons else sweep.accuracy[-1]
 
-    clean = dict(baseline_clean=base["clean_accuracy"], variant_clean=hot["clean_accuracy"], tolerance=0.05)
-    unaware, aware = (v.robustness_direction(fgsm_at(base, s), fgsm_at(hot, s), **clean) for s in SWEEPS)
-    real = v.robustness_direction(base["best_attack"], hot["best_attack"], **clean)
-    apparent = unaware == v.MORE_ROBUST and (real != v.MORE_ROBUST or hot["masking"]["suspicious"])
+    clean = dict(baseline_clean=[e["clean_accuracy"] for e in base], variant_clean=[e["clean_accuracy"] for e in hot],
+                 tolerance=0.05)
+    unaware, aware = (v.seed_direction([fgsm_at(e, s) for e in base], [fgsm_at(e, s) for e in hot], **clean)
+                      for s in SWEEPS)
+    real = v.seed_direction([e["best_attack"] for e in base], [e["best_attack"] for e in hot], **clean)
+    relative = v.seed_direction([v.relative_robustness(e["best_attack"], e["clean_accuracy"]) for e in base],
+                                [v.relative_robustness(e["best_attack"], e["clean_accuracy"]) for e in hot], **clean)
+    suspicious = any(e["masking"]["suspicious"] for e in hot)
+    apparent = unaware == v.MORE_ROBUST and (real != v.MORE_ROBUST or suspicious)
     return {
         "unaware": {"ours": v.APPARENT_ROBUSTNESS if apparent else unaware,
                     "published": TEMPERATURE_FINDINGS["unaware"].direction},
         "aware": {"ours": aware, "published": TEMPERATURE_FINDINGS["aware"].direction},
         "best_attack": {"ours": real, "published": "not measured by seed 004"},
-        "compared": f"T={temps[-1]:g} vs T=1 at ε={config.eps:g}",
+        "best_attack_relative": {"ours": relative, "published": "not measured by seed 004"},
+        "compared": f"T={temps[-1]:g} vs T=1 at ε={config.eps:g}, {len(base)} vs {len(hot)} seeds",
+        "test": v.SEED_TEST,
     }
+
+
+def _mean_rows(entries: Dict[str, dict], config: TemperatureConfig) -> list:
+    """One row per temperature: every column's mean ± std over the seeds."""
+    rows = []
+    for temperature, group in _by_temperature(entries).items():
+        row = {"T": f"{temperature:g}", "seeds": len(group)}
+        for header, source in _columns(config)[:-1]:
+            row[header] = v.format_mean_std([source(e) if callable(source) else e[source] for e in group])
+        row["best attack / clean"] = v.format_mean_std(
+            [v.relative_robustness(e["best_attack"], e["clean_accuracy"]) for e in group])
+        row["masking report"] = f"suspicious in {sum(bool(e['masking']['suspicious']) for e in group)}/{len(group)}"
+        rows.append(row)
+    return rows
 
 
 def _columns(config: TemperatureConfig):
@@ -152,7 +187,8 @@ def _columns(config: TemperatureConfig):
 
 
 def _markdown(run, config: TemperatureConfig, entries: Dict[str, dict], verdicts: Dict[str, dict]) -> str:
-    ordered = {f"{e['temperature']:g}": e for e in sorted(entries.values(), key=lambda e: e["temperature"])}
+    ordered = {f"{e['temperature']:g} (seed {e['seed']})": e
+               for e in sorted(entries.values(), key=lambda e: (e["temperature"], e["seed"]))}
     n = next(iter(entries.values()))["fgsm_unaware"].n if entries else 0
     report = StudyReport("Temperature training and gradient masking", run).paragraph(
         f"Reproduces seed 004 (`{SEED_COMPRESSION}`), Section 4.3, Figures 13a/13b: {config.model} on "
@@ -163,6 +199,13 @@ def _markdown(run, config: TemperatureConfig, entries: Dict[str, dict], verdicts
         f"Carlini-Wagner margin loss on the raw logits; *best attack*: the lowest accuracy of all these attacks and "
         f"of the masking report's at ε={config.eps:g}; masking report (Carlini et al. 2019 checks) at "
         f"ε={config.eps:g} on {config.masking_size} examples.")
+    report.paragraph(f"Mean ± sample std over the seeds {', '.join(map(str, config.seeds))}; every direction below "
+                     f"is called only when {v.SEED_TEST} finds it (and the gain exceeds 0.05), else "
+                     f"\"{v.NO_CLEAR_EFFECT}\".")
+    mean_rows = _mean_rows(entries, config)
+    if mean_rows:
+        report.table(mean_rows, list(mean_rows[0]))
+    report.section("Every training run")
     report.table(metric_rows(ordered, _columns(config), label="T"))
     report.section("Published (seed 004 shows curves only; its stated findings)")
     report.findings(TEMPERATURE_FINDINGS.values())
@@ -171,22 +214,23 @@ def _markdown(run, config: TemperatureConfig, entries: Dict[str, dict], verdicts
             [effect, verdicts[key]["published"], verdicts[key]["ours"]] for key, effect in (
                 ("unaware", "FGSM, attacker unaware of T (Fig. 13a)"),
                 ("aware", "FGSM, attacker aware of T (Fig. 13b)"),
-                ("best_attack", "best of all attacks (real robustness)"))])
+                ("best_attack", "best of all attacks (real robustness)"),
+                ("best_attack_relative", "best of all attacks / clean (matched clean accuracy)"))])
     hot = [e for e in ordered.values() if e["masking"]["suspicious"]]
     if hot:
         report.section("Masking-report findings").bullets(
-            [f"T={e['temperature']:g}: " + " ".join(e["masking"]["findings"]) for e in hot])
+            [f"T={e['temperature']:g} (seed {e['seed']}): " + " ".join(e["masking"]["findings"]) for e in hot])
     return report.footer(["accuracy_vs_epsilon_unaware.png", "accuracy_vs_epsilon_aware.png"],
                          note="(as Figures 13a/13b).").markdown()
 
 
 def _figures(run, entries: Dict[str, dict]) -> list:
-    ordered = sorted(entries.values(), key=lambda e: e["temperature"])
+    groups = _by_temperature(entries)
     paths = []
     for which, title in zip(SWEEPS, ("FGSM, attacker unaware of T (T=1)", "FGSM, attacker aware of T (logits/T)")):
         path = run.path(f"accuracy_vs_epsilon_{which.split('_')[1]}.png")
-        plotting.plot_accuracy_vs_epsilon({f"T={e['temperature']:g}": e[which] for e in ordered}, path=path,
-                                          title=title)
+        plot_sweeps_mean_std({f"T={t:g}": [e[which] for e in group] for t, group in groups.items()}, path,
+                             title=title)
         paths.append(path)
     return paths
 
@@ -194,8 +238,8 @@ def _figures(run, entries: Dict[str, dict]) -> list:
 def run(config: TemperatureConfig) -> dict:
     """Trains one model per temperature (skipping finished ones), attacks them; returns results.json."""
     store, data = start(EXPERIMENT, config)
-    entries = {_key(t): store.cached(_key(t), lambda t=t: _train_and_evaluate(store, data, config, t),
-                                     load=with_sweeps(*SWEEPS)) for t in config.temperatures}
+    entries = {_key(t, seed): store.cached(_key(t, seed), lambda t=t, seed=seed: _train_and_evaluate(
+        store, data, config, t, seed), load=with_sweeps(*SWEEPS)) for t in config.temperatures for seed in config.seeds}
     verdicts = _verdicts(entries, config)
     figures = _figures(store, entries)
     return store.finish(_markdown(store, config, entries, verdicts), verdicts=verdicts, figures=figures)

@@ -12,13 +12,12 @@ def test_temperature_quick_tiny(load_script, where):
     script = load_script("temperature_robustness")
     config = make_config(script.PRESETS, "quick", temperatures=(1.0, 50.0), train_size=1024, epochs=2,
                          learning_rate=3e-3, eval_size=128, masking_size=64, attack="pgd:steps=5",
-                         epsilons=(0.0, 0.1, 0.3),
-                                    **where)
+                         epsilons=(0.0, 0.1, 0.3), seeds=(0,), **where)
     result = script.run(config)
 
     with open(os.path.join(where["results_root"], "temperature_robustness", "t", "results.json")) as f:
         assert json.load(f) == result
-    cold, hot = result["entries"]["T=1"], result["entries"]["T=50"]
+    cold, hot = result["entries"]["T=1_seed=0"], result["entries"]["T=50_seed=0"]
     for entry in (cold, hot):
         for key in ("fgsm_unaware", "fgsm_aware"):
             sweep = entry[key]
@@ -43,7 +42,7 @@ def test_temperature_quick_tiny(load_script, where):
     assert "PGD-margin" in markdown and "masking report" in markdown
     for name in ("accuracy_vs_epsilon_unaware.png", "accuracy_vs_epsilon_aware.png"):
         assert os.path.getsize(os.path.join(where["results_root"], "temperature_robustness", "t", name)) > 1000
-    for key in ("T=1", "T=50"):  # training curves (Keras callback) and the sweeps (tfrobust.tensorboard)
+    for key in ("T=1_seed=0", "T=50_seed=0"):  # training curves (Keras callback) and the sweeps (tfrobust.tensorboard)
         for part in ("train", "evaluation"):
             assert glob.glob(os.path.join(where["logdir_root"], "temperature_robustness", "t", key, part, "events.*"))
     assert np.isfinite(result["wall_time_s"])

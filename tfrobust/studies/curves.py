@@ -203,29 +203,33 @@ def seed_curves_rows(entries: Mapping[str, Sequence[CurveMeasures]], epsilons: S
     return rows
 
 
+def plot_sweeps_mean_std(sweeps: Mapping[str, Sequence[SweepResult]], path: str, *, metric: str = "accuracy",
+                         ylabel: str = "accuracy", title: str = "") -> str:
+    """One line per name: the mean over seeds of ``metric`` (accuracy or drop) against ε, ± std error bars."""
+    fig = plotting.new_figure()
+    ax = fig.add_subplot(1, 1, 1)
+    for name, per_seed in sweeps.items():
+        eps = np.asarray(per_seed[0].epsilons)
+        values = np.asarray([getattr(sweep, metric) for sweep in per_seed], np.float64)
+        std = values.std(axis=0, ddof=1) if len(per_seed) > 1 else np.zeros(eps.shape)
+        order = np.argsort(eps, kind="stable")
+        ax.errorbar(eps[order], values.mean(axis=0)[order], yerr=std[order], marker="o", capsize=3,
+                    label=f"{name} (n={len(per_seed)})")
+    ax.set_xlabel("eps (pixel units)")
+    ax.set_ylabel(ylabel + " (mean ± std over seeds)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return plotting.save_figure(fig, path)
+
+
 def plot_seed_curves(entries: Mapping[str, Sequence[CurveMeasures]], results_dir: str, stem: str,
                      title: str) -> List[str]:
     """Seed 004's two panels with mean ± std error bars over seeds; writes ``<stem>_accuracy.png``, ``_drop.png``."""
-    paths = []
-    for metric, ylabel in (("accuracy", "FGSM accuracy"), ("drop", "drop(ε) = acc(0) - acc(ε)")):
-        fig = plotting.new_figure()
-        ax = fig.add_subplot(1, 1, 1)
-        for name, per_seed in entries.items():
-            eps = np.asarray(per_seed[0].fgsm.epsilons)
-            values = np.asarray([getattr(m.fgsm, metric) for m in per_seed], np.float64)
-            std = values.std(axis=0, ddof=1) if len(per_seed) > 1 else np.zeros(eps.shape)
-            order = np.argsort(eps, kind="stable")
-            ax.errorbar(eps[order], values.mean(axis=0)[order], yerr=std[order], marker="o", capsize=3,
-                        label=f"{name} (n={len(per_seed)})")
-        ax.set_xlabel("eps (pixel units)")
-        ax.set_ylabel(ylabel + " (mean ± std over seeds)")
-        ax.set_title(f"{title}: {ylabel}")
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-        path = os.path.join(results_dir, f"{stem}_{metric}.png")
-        plotting.save_figure(fig, path)
-        paths.append(path)
-    return paths
+    sweeps = {name: [m.fgsm for m in per_seed] for name, per_seed in entries.items()}
+    return [plot_sweeps_mean_std(sweeps, os.path.join(results_dir, f"{stem}_{metric}.png"), metric=metric,
+                                 ylabel=ylabel, title=f"{title}: {ylabel}")
+            for metric, ylabel in (("accuracy", "FGSM accuracy"), ("drop", "drop(ε) = acc(0) - acc(ε)"))]
 
 
 @dataclasses.dataclass
