@@ -42,3 +42,12 @@ def test_direction_needs_difference_beyond_seed_spread():
     assert v.relative_robustness(0.3, 0.6) == pytest.approx(0.5) and v.relative_robustness(0.0, 0.0) == 0.0
     with pytest.raises(ValueError, match="alpha"):
         v.welch_test([1, 2], [1, 2], alpha=1.5)
+
+
+def test_seeds_setting_refuses_repeats_and_negatives():
+    from tfrobust.studies.config import SeedsSettings
+
+    assert SeedsSettings().seeds == (0, 1, 2)
+    for bad in ((), (0, 0), (-1, 2)):
+        with pytest.raises(ValueError, match="--seeds must be distinct integers"):
+            SeedsSettings(seeds=bad)
