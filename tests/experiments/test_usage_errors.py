@@ -36,3 +36,22 @@ def test_temperature_configs_refuse_non_positive_values(values, ok):
         else:
             with pytest.raises(ValueError, match="--temperatures takes comma-separated finite numbers > 0"):
                 getattr(module, cls)(temperatures=values)
+
+
+def test_help_shows_each_presets_actual_values():
+    from absl import flags
+
+    from tfrobust.studies.flags import _show, define_flags
+
+    sys.path.insert(0, os.path.join(ROOT, "experiments"))
+    try:
+        import temperature_robustness as study
+    finally:
+        sys.path.pop(0)
+    fv = flags.FlagValues()
+    define_flags(study.TemperatureConfig, study.PRESETS, flag_values=fv)
+    quick, paper = study.PRESETS["quick"], study.PRESETS["paper"]
+    assert _show(quick.temperatures) in fv["temperatures"].help and "1,20,50,70,90" in fv["temperatures"].help
+    assert f"quick: {quick.epochs}; paper: {paper.epochs}" in fv["epochs"].help
+    assert "quick: 6; paper: 30" in fv["epochs"].help and "quick: mnist5k; paper: imagenette" in fv["dataset"].help
+    assert f"every preset: {quick.seed}" in fv["seed"].help

@@ -137,16 +137,26 @@ def define_flags(config_cls: type, presets: Optional[Mapping[str, Any]] = None, 
             continue
         if presets is None and field.default is not dataclasses.MISSING:
             text += f" (default: {_show(field.default)})"
+        elif presets is not None:
+            text += " (" + _preset_values(presets, name) + ")"
         kind, _ = _flag_kind(hints[name])
         definer = {"integer": flags.DEFINE_integer, "float": flags.DEFINE_float, "string": flags.DEFINE_string,
                    "boolean": flags.DEFINE_boolean, "list": flags.DEFINE_list}[kind]
         definer(name, None, text, flag_values=fv, module_name=owner)
 
 
+def _preset_values(presets: Mapping[str, Any], name: str) -> str:
+    """``"quick: 6; paper: 30"``, or ``"every preset: 0"`` when the presets agree: what --help shows."""
+    shown = {preset: _show(getattr(config, name)) for preset, config in presets.items()}
+    if len(set(shown.values())) == 1:
+        return f"every preset: {next(iter(shown.values()))}"
+    return "; ".join(f"{preset}: {value}" for preset, value in shown.items())
+
+
 def _show(value) -> str:
     if isinstance(value, (tuple, list)):
         return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
-    return str(value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def config_from_flags(config_cls: type, presets: Optional[Mapping[str, Any]] = None, flag_values=None):
