@@ -74,7 +74,7 @@ def main(config: EvaluateConfig) -> None:
         loaded.model, x, y, attacks=config.attack_specs(), epsilons=config.epsilons, masking_eps=masking_eps or None,
         out_dir=out_dir, logdir=logdir, model_name=name, batch_size=config.attack_batch_size,
         extra={"model_path": os.path.abspath(config.model), "format": loaded.format, "dataset": config.dataset,
-               "split": config.split})
+               "split": config.split}, progress=config.verbose > 0)
     print(report.markdown())
     print(f"Wrote {', '.join(sorted(report.files.values()))}")
 

@@ -72,7 +72,8 @@ def main(config: QuickstartConfig) -> None:
         model, x_test, y_test, attacks=config.attack_specs(), epsilons=config.epsilons,
         masking_eps=max(config.epsilons), out_dir=config.out_dir, logdir=os.path.join(config.logdir, "eval"),
         model_name="lenet5 (mnist5k, standard training)",
-        extra={"model_path": model_path, "train_seconds": train_seconds, "epochs": config.epochs, "seed": config.seed})
+        extra={"model_path": model_path, "train_seconds": train_seconds, "epochs": config.epochs, "seed": config.seed},
+        progress=config.verbose > 0)
     print()
     print(report.markdown())
     print(f"Wrote {', '.join(sorted(report.files.values()))}")

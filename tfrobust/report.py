@@ -72,7 +72,7 @@ class RobustnessReport:
 def evaluate_robustness(model: Callable, x, y, *, attacks: Mapping[str, Any], epsilons: Sequence[float],
                         masking_eps: float | None = None, out_dir: str | None = None, logdir: str | None = None,
                         model_name: str = "model", batch_size: int = 256, bounds=(0.0, 1.0),
-                        extra: Mapping[str, Any] | None = None) -> RobustnessReport:
+                        extra: Mapping[str, Any] | None = None, progress=False) -> RobustnessReport:
     """Sweeps every attack over ``epsilons``, runs the masking report, writes files and TensorBoard logs.
 
     Args:
@@ -87,6 +87,7 @@ def evaluate_robustness(model: Callable, x, y, *, attacks: Mapping[str, Any], ep
         batch_size: examples per attack call.
         bounds: (low, high) of valid pixel values.
         extra: more JSON-ready entries for report.json (e.g. training settings).
+        progress: progress bar of each attack's sweep (see ``tfrobust.evaluation.robust_accuracy``).
 
     Returns:
         A ``RobustnessReport``.
@@ -97,7 +98,7 @@ def evaluate_robustness(model: Callable, x, y, *, attacks: Mapping[str, Any], ep
     sweeps = {}
     for name, attack in attacks.items():
         sweeps[name] = epsilon_sweep(model, x, y, attack=attack, epsilons=epsilons, batch_size=batch_size,
-                                     bounds=bounds)
+                                     bounds=bounds, progress=progress)
         sweeps[name].model_name = name
     first = next(iter(sweeps.values()))
     masking = masking_report(model, x, y, eps=masking_eps, bounds=bounds) if masking_eps else None

@@ -39,3 +39,16 @@ def test_progress_bar_only_on_a_terminal(trained_cnn, test_batch, monkeypatch):
 def test_bad_progress_value_raises(trained_cnn, test_batch):
     with pytest.raises(TypeError, match="progress must be"):
         robust_accuracy(trained_cnn, *test_batch, attack="fgsm", eps=0.1, progress="yes")
+
+
+def test_report_and_script_settings_pass_progress_on(trained_cnn, test_batch):
+    from tfrobust.report import evaluate_robustness
+    from tfrobust.studies.config import ReportSettings
+
+    calls = []
+    evaluate_robustness(trained_cnn, test_batch[0][:20], test_batch[1][:20], attacks={"fgsm": "fgsm"},
+                        epsilons=[0.1], batch_size=10, progress=lambda *args: calls.append(args))
+    assert [c[0] for c in calls] == [10, 20]
+    assert ReportSettings().verbose == 1 and ReportSettings(verbose=0).verbose == 0
+    with pytest.raises(ValueError, match="--verbose takes 0 or 1"):
+        ReportSettings(verbose=2)

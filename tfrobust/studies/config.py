@@ -153,14 +153,19 @@ class ReportSettings(Settings):
         out_dir: Directory of report.json, report.md and the figures.
         logdir: TensorBoard log directory.
         xla: XLA: auto (on with a GPU), true or false.
+        verbose: 1 shows a progress bar (examples attacked, running robust accuracy per eps, ETA) for each
+            attack when stdout is a terminal; 0 turns it off.
     """
 
     attacks: str = "fgsm;pgd"
     out_dir: Optional[str] = None
     logdir: Optional[str] = None
     xla: str = "auto"
+    verbose: int = 1
 
     def validate(self) -> None:
+        if self.verbose not in (0, 1):
+            raise ValueError(f"--verbose takes 0 or 1, got {self.verbose}.")
         self.attack_specs()
 
     def attack_specs(self):
