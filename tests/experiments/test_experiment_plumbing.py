@@ -109,7 +109,7 @@ def test_run_records_atomically_and_resumes(tmp_path):
     trainings = []
 
     def train(model, callbacks):
-        assert any(isinstance(c, keras.callbacks.BackupAndRestore) for c in callbacks)
+        assert not any(isinstance(c, keras.callbacks.BackupAndRestore) for c in callbacks)  # see the kill tests
         trainings.append(1)
         model.layers[-1].kernel.assign(np.full((4, 3), 7.0, np.float32))
 
@@ -149,13 +149,15 @@ def test_published_seed_002_numbers_and_citations():
     assert published.PRUNING_FINDINGS[("fc5", 512)].figure == "Figure 11"
 
 
-def test_training_killed_mid_run_resumes_at_the_next_epoch(tmp_path):
+def _kill_test_run(tmp_path, name, **store_options):
     config = make_config(_PRESETS, "quick", results_root=str(tmp_path / "r"),
-                         logdir_root=str(tmp_path / "tb"), run_name="t")
-    run = RunStore("demo", config)
+                         logdir_root=str(tmp_path / "tb"), run_name=name)
+    return RunStore("demo", config, **store_options)
+
+
+def _killable_training(started, kill):
     rng = np.random.default_rng(0)
     x, y = rng.random((32, 4), dtype=np.float32), rng.random((32, 3), dtype=np.float32)
-    started, kill = [], [True]
 
     class Record(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -168,13 +170,41 @@ def test_training_killed_mid_run_resumes_at_the_next_epoch(tmp_path):
 
     def train(model, callbacks):
         model.compile(keras.optimizers.SGD(0.1), "mse")
-        model.fit(x, y, epochs=4, verbose=0, callbacks=list(callbacks) + [Record(), Kill()])
+        model.fit(x, y, epochs=4, batch_size=8, shuffle=True, verbose=0, callbacks=list(callbacks) + [Record(), Kill()])
 
+    return train
+
+
+def _tiny_random_model():
+    # No set_random_seed here: the weights come from the seed the run store sets for the entry.
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+
+
+def test_a_killed_entry_is_retrained_from_its_seeded_start_and_equals_an_uninterrupted_run(tmp_path):
+    uninterrupted = _kill_test_run(tmp_path, "whole").trained_model("m", _tiny_random_model,
+                                                                   _killable_training([], [False]))
+    run = _kill_test_run(tmp_path, "killed")
+    started, kill = [], [True]
+    keras.utils.set_random_seed(123)  # whatever ran before must not matter
     with pytest.raises(RuntimeError, match="killed"):
-        run.trained_model("m", _tiny_model, train)
+        run.trained_model("m", _tiny_random_model, _killable_training(started, kill))
     assert started == [0, 1] and not os.path.exists(run.weights_path("m"))
     kill[0] = False
-    run.trained_model("m", _tiny_model, train)
+    resumed = run.trained_model("m", _tiny_random_model, _killable_training(started, kill))
+    assert started == [0, 1, 0, 1, 2, 3]  # the interrupted entry starts again from epoch 0
+    for a, b in zip(resumed.get_weights(), uninterrupted.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert os.path.exists(run.weights_path("m")) and not os.path.exists(run.checkpoint_dir("m"))
+    assert run.entry_seed("m") != run.entry_seed("other")
+
+
+def test_resume_within_entry_continues_at_the_next_epoch(tmp_path):
+    run = _kill_test_run(tmp_path, "t", resume_within_entry=True)
+    started, kill = [], [True]
+    with pytest.raises(RuntimeError, match="killed"):
+        run.trained_model("m", _tiny_random_model, _killable_training(started, kill))
+    kill[0] = False
+    run.trained_model("m", _tiny_random_model, _killable_training(started, kill))
     assert started == [0, 1, 2, 3]  # epochs 0-1 were backed up: the rerun trains epochs 2 and 3 only
     assert os.path.exists(run.weights_path("m")) and not os.path.exists(run.checkpoint_dir("m"))
 

@@ -24,6 +24,7 @@ import logging
 import os
 import shutil
 import time
+import zlib
 from typing import Any, Callable, Dict, List, Mapping, Optional, TypeVar
 
 import tf_keras as keras
@@ -43,15 +44,21 @@ class RunStore:
     Args:
         experiment: the study's name (a directory name, e.g. ``"pruning_robustness"``).
         config: its ``StudyConfig``.
+        resume_within_entry: continue an interrupted training from its last completed epoch
+            (``BackupAndRestore``: at most one epoch lost, but the random-number state and the data order
+            are not restored, so the numbers differ from an uninterrupted run). Off by default: an
+            interrupted entry is retrained from its own seeded start, so a killed-and-resumed run gives
+            exactly the numbers of an uninterrupted one.
 
     Raises:
         ValueError: ``results.json`` of an earlier run with the same name was made with other settings
             (choose another ``--run_name`` or delete that directory).
     """
 
-    def __init__(self, experiment: str, config: StudyConfig):
+    def __init__(self, experiment: str, config: StudyConfig, *, resume_within_entry: bool = False):
         self.experiment = experiment
         self.config = config
+        self.resume_within_entry = bool(resume_within_entry)
         self.name = config.run_name or config.preset
         self.results_dir = os.path.join(config.results_root, experiment, self.name)
         self.logdir = os.path.join(config.logdir_root, experiment, self.name)
@@ -191,7 +198,7 @@ class RunStore:
     def trained_model(self, key: str, build: Callable[[], keras.Model],
                       train: Callable[[keras.Model, List[keras.callbacks.Callback]], Optional[keras.Model]]
                       ) -> keras.Model:
-        """Returns the trained model ``key``: reloaded when finished earlier, else trained (resuming).
+        """Returns the trained model ``key``: reloaded when finished earlier, else trained from its seeded start.
 
         Args:
             key: unique name of the model within the run (e.g. ``"fc5_sparsity0.9"``).
@@ -209,12 +216,23 @@ class RunStore:
             model = build()
             model.load_weights(path)
             return model
+        callbacks = tensorboard_callbacks(self.model_logdir(key))
+        if self.resume_within_entry:
+            callbacks = resumable_callbacks(self.checkpoint_dir(key)) + callbacks
+        else:  # an interrupted entry starts again from its own seeded start
+            shutil.rmtree(self.checkpoint_dir(key), ignore_errors=True)
+        # Every entry seeds itself, so its numbers depend on (seed, key) alone, not on which earlier entries were
+        # trained in this process and which were reloaded from an earlier, killed run.
+        keras.utils.set_random_seed(self.entry_seed(key))
         model = build()
-        callbacks = resumable_callbacks(self.checkpoint_dir(key)) + tensorboard_callbacks(self.model_logdir(key))
         trained = train(model, callbacks) or model
         self.save_weights(trained, key)
         shutil.rmtree(self.checkpoint_dir(key), ignore_errors=True)
         return trained
+
+    def entry_seed(self, key: str) -> int:
+        """The seed an entry trains from: a stable hash of the run's ``seed`` and the entry's key."""
+        return zlib.crc32(f"{self.config.seed}:{key}".encode("utf-8")) & 0x7FFFFFFF
 
     def load_weights(self, model, key: str) -> bool:
         """Loads the weights saved under ``key`` into ``model``; False (nothing loaded) when there are none."""

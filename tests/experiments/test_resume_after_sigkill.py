@@ -1,0 +1,59 @@
+"""A pruning run SIGKILLed after its first entry and started again gives the numbers of an uninterrupted run."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "experiments", "pruning_robustness.py")
+TINY = ["--preset=quick", "--sparsities=0,0.8", "--train_size=256", "--epochs=3", "--eval_size=64",
+        "--epsilons=0,0.1", "--minimal_eps_points=4", "--pruning_frequency=2", "--seeds=0", "--run_name=t"]
+
+
+def _command(root):
+    return [sys.executable, SCRIPT, *TINY, f"--results_root={root}/results", f"--logdir_root={root}/tb"]
+
+
+def _numbers(path):
+    """results.json entries without wall-clock times."""
+    with open(path) as f:
+        entries = json.load(f)["entries"]
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if "seconds" not in k and "time" not in k}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+    return strip(entries)
+
+
+def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
+    whole = subprocess.run(_command(tmp_path / "whole"), capture_output=True, text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    results = tmp_path / "killed" / "results" / "pruning_robustness" / "t" / "results.json"
+    proc = subprocess.Popen(_command(tmp_path / "killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    try:  # kill it once the first entry is recorded and the second one is training
+        while time.time() < deadline and proc.poll() is None:
+            if results.exists() and len(json.loads(results.read_text() or "{}").get("entries", {})) >= 1:
+                proc.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.2)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if proc.returncode == 0:
+        pytest.skip("the run finished before it could be killed")
+    assert proc.returncode == -signal.SIGKILL
+    killed_entries = _numbers(results)
+    assert 1 <= len(killed_entries) < 2
+    again = subprocess.run(_command(tmp_path / "killed"), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    expected = _numbers(tmp_path / "whole" / "results" / "pruning_robustness" / "t" / "results.json")
+    assert _numbers(results) == expected
+    assert len(expected) == 2
