@@ -41,7 +41,8 @@ from tfrobust.evaluation.robust_accuracy import predict_labels, robust_accuracy
 from tfrobust.logits import as_logits_model
 from tfrobust.models import build
 from tfrobust.studies.config import check_positive_numbers
-from tfrobust.studies import (AttackSettings, CurveSettings, StudyConfig, StudyReport, compile_classifier, fit,
+from tfrobust.studies import (QUICK_AUTOATTACK, AttackSettings, AutoAttackSettings, CurveSettings, StudyConfig,
+                              StudyReport, autoattack_accuracy, autoattack_cell, compile_classifier, fit,
                               make_optimizer, run_script, start)
 from tfrobust.studies import verdicts as v
 from tfrobust.studies.published import DISTILLATION_FINDINGS, PAPERNOT_TEMPERATURES, SEED_SURVEY
@@ -59,7 +60,7 @@ ATTACKS = (("pgd_probabilities", "PGD on probabilities (paper)"), ("pgd_logits_c
 
 
 @dataclasses.dataclass(frozen=True)
-class DistillationConfig(CurveSettings, AttackSettings, StudyConfig):
+class DistillationConfig(CurveSettings, AutoAttackSettings, AttackSettings, StudyConfig):
     """Settings of the distillation study (the FGSM curves use the ε grid, on probabilities and with the margin loss).
 
     Attributes:
@@ -86,7 +87,8 @@ class DistillationConfig(CurveSettings, AttackSettings, StudyConfig):
 PRESETS: Dict[str, DistillationConfig] = {
     # mnist5k (bundled): Wong et al.'s small MNIST CNN as teacher and student, T in {1, 20, 100}, 5 epochs each.
     "quick": DistillationConfig(preset="quick", dataset="mnist5k", model="mnist_small", epochs=5, batch_size=64,
-                                learning_rate=1e-3, eval_size=500, eps=0.2, attack="pgd:steps=20,restarts=1"),
+                                learning_rate=1e-3, eval_size=500, eps=0.2, attack="pgd:steps=20,restarts=1",
+                                autoattack=QUICK_AUTOATTACK, autoattack_size=100),
     # Papernot et al. 2016 on MNIST: T in {1, 2, 5, 10, 20, 30, 40, 50, 100}, SGD (lr 0.1, momentum 0.5), batch 128,
     # 50 epochs. Their 9-layer CNN (Conv32-Conv32-Pool-Conv64-Conv64-Pool-FC200-FC200) is replaced by the zoo's
     # VGG-like network (Conv32x2-Conv64x2-Conv128x2, FC128); ε = 0.3 is the usual MNIST L-inf budget.
@@ -132,6 +134,7 @@ def _attack_deployed(run, key: str, deployed: keras.Model, temperature: float, d
         "pgd_logits_over_t_ce": attacked(TemperatureScaledModel(deployed, temperature), "ce"),
         "pgd_logits_margin": attacked(deployed, "margin"),
         "fgsm_probabilities": fgsm_probabilities, "fgsm_logits_margin": fgsm_margin, "masking": report.to_dict(),
+        "autoattack": autoattack_accuracy(deployed, x, y, config),
     }
     run.log_evaluation(key, sweeps={name: entry[name] for name in SWEEPS},
                        scalars={name: entry[name] for name, _ in ATTACKS})
@@ -178,6 +181,7 @@ def _verdicts(rows: Dict[str, dict]) -> Dict[str, dict]:
 def _markdown(run, config: DistillationConfig, rows: Dict[str, dict], verdicts: dict) -> str:
     columns = ([("teacher clean", lambda e: "—" if e["teacher_accuracy"] is None else e["teacher_accuracy"]),
                 ("clean", "clean_accuracy")] + [(label, key) for key, label in ATTACKS]
+               + [(f"AutoAttack on logits (first {config.autoattack_size})", autoattack_cell)]
                + [("masking report", lambda e: masking_cell(e["masking"]))])
     eps_cols = [e for e in config.epsilons if e > 0]
     curves = [(f"{short} ε={eps:.3g}", lambda e, s=sweep, eps=eps: e[s].accuracy_at(eps))

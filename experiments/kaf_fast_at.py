@@ -29,7 +29,8 @@ from tfrobust import data as tfr_data
 from tfrobust import plotting
 from tfrobust.evaluation.robust_accuracy import robust_accuracy
 from tfrobust.models import build
-from tfrobust.studies import AttackSettings, StudyConfig, StudyReport, fit, make_optimizer, run_script, start
+from tfrobust.studies import (QUICK_AUTOATTACK, AttackSettings, AutoAttackSettings, StudyConfig, StudyReport,
+                              autoattack_accuracy, autoattack_cell, fit, make_optimizer, run_script, start)
 from tfrobust.studies.published import (KAF_FAST_AT, KAF_FINDINGS, SEED_002_ACTIVATIONS, SEED_KAF,
                                         published_kaf_accuracy)
 from tfrobust.studies.report import format_percent
@@ -42,7 +43,7 @@ EXPERIMENT = "kaf_fast_at"
 
 
 @dataclasses.dataclass(frozen=True)
-class KafConfig(AttackSettings, StudyConfig):
+class KafConfig(AutoAttackSettings, AttackSettings, StudyConfig):
     """Settings of the KAF / fast-AT study.
 
     Attributes:
@@ -78,7 +79,7 @@ PRESETS: Dict[str, KafConfig] = {
     # digits took 11-13 s on 2 CPU cores (measured), 20x its ReLU step; --models=vgg_like runs it anyway.
     "quick": KafConfig(preset="quick", dataset="mnist5k", models=("mnist_small",), eps=0.1, epochs=4, batch_size=100,
                        learning_rate=3e-3, optimizer="adam", peak_fraction=0.4, eval_size=500,
-                       attack="pgd:steps=10,restarts=1"),
+                       attack="pgd:steps=10,restarts=1", autoattack=QUICK_AUTOATTACK, autoattack_size=100),
     # Seed 002 / Wong et al. 2020 on CIFAR-10: ε = 8/255, α = 10/255, batch 128, 15 epochs, SGD momentum 0.9,
     # weight decay 5e-4, one-cycle 0 -> 0.2 -> 0, crop/flip augmentation, PGD-50-10 with step 2/255 on the test set.
     "paper": KafConfig(preset="paper", dataset="cifar10", models=("vgg_like", "resnet20"), eps=8 / 255,
@@ -124,7 +125,8 @@ def _train_and_evaluate(run, data, config: KafConfig, model_name: str, activatio
                                      "fgsm_accuracy": fgsm_result.robust_accuracy})
     return {"model": model_name, "activation": activation, "clean_accuracy": pgd_result.clean_accuracy,
             "pgd_accuracy": pgd_result.robust_accuracy, "fgsm_accuracy": fgsm_result.robust_accuracy,
-            "pgd_attack": attack.label, "train_seconds": train_seconds, "guard": guard_log or None}
+            "pgd_attack": attack.label, "train_seconds": train_seconds, "guard": guard_log or None,
+            "autoattack": autoattack_accuracy(model, x, y, config)}
 
 
 def _kaf_figures(run, data, config: KafConfig, model_name: str) -> list:
@@ -184,6 +186,7 @@ def _markdown(run, config: KafConfig, per_model: Dict[str, Dict[str, dict]], dir
             rows.append({
                 "activation": activation, "clean": entry["clean_accuracy"], label: entry["pgd_accuracy"],
                 f"FGSM ε={config.eps:.3g}": entry["fgsm_accuracy"],
+                f"AutoAttack ε={config.eps:.3g} (first {config.autoattack_size})": autoattack_cell(entry),
                 f"seed 002 {reference} clean %": format_percent(ref.clean if ref else None, 2),
                 f"seed 002 {reference} PGD-50-10 %": format_percent(ref.robust if ref else None, 2),
                 "vs ReLU (ours / seed)": ("baseline" if activation == "relu" else

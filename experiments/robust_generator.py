@@ -45,7 +45,8 @@ from tfrobust.hypernet import (DirectGeneratorModel, Generator, GeneratorValueMo
 from tfrobust.hypernet.robustness import Measurement
 from tfrobust.hypernet.sampling import sample_networks, summarise_samples
 from tfrobust.models import build
-from tfrobust.studies import AttackSettings, StudyConfig, StudyReport, compile_classifier, fit, run_script, start
+from tfrobust.studies import (QUICK_AUTOATTACK, AttackSettings, AutoAttackSettings, StudyConfig, StudyReport,
+                              autoattack_accuracy, autoattack_cell, compile_classifier, fit, run_script, start)
 from tfrobust.studies.config import Settings
 from tfrobust.studies.published import GENERATOR_PUBLISHED as PUBLISHED
 from tfrobust.training import PGDAdversarialModel
@@ -113,7 +114,8 @@ class _ValueModeSettings(Settings):
 
 
 @dataclasses.dataclass(frozen=True)
-class RobustGeneratorConfig(_ValueModeSettings, _LoopSettings, _PGDSettings, AttackSettings, StudyConfig):
+class RobustGeneratorConfig(_ValueModeSettings, _LoopSettings, _PGDSettings, AutoAttackSettings, AttackSettings,
+                            StudyConfig):
     """Settings of the generator study (``eps``: the PGD-L∞ radius of R, seed 0.175; ``attack``: the stronger PGD,
     with cross entropy and with the margin loss, that re-attacks the reference networks and the best samples).
 
@@ -150,7 +152,8 @@ PRESETS: Dict[str, RobustGeneratorConfig] = {
     "quick": RobustGeneratorConfig(
         preset="quick", dataset="mnist5k", epochs=6, batch_size=64, learning_rate=2e-3, eval_size=500,
         eval_pgd_steps=20, loop_pgd_steps=10, at_pgd_steps=10, at_epochs=10, pretrain_steps=300,
-        loop_epochs=10, loop_steps_per_epoch=10, subset_size=128, attack="pgd:steps=50,restarts=2"),
+        loop_epochs=10, loop_steps_per_epoch=10, subset_size=128, attack="pgd:steps=50,restarts=2",
+        autoattack=QUICK_AUTOATTACK, autoattack_size=200),
     # The seed's settings on MNIST (tfds): PGD-Linf eps 0.175, 160 steps of 0.00225 everywhere, 20 samples.
     # Not given by the seed (our choices): 2,000 generator steps per mode, subsets of 512, learning rates.
     "paper": RobustGeneratorConfig(
@@ -274,7 +277,8 @@ def _strong_check(theta, data, config, table_robust_accuracy: float) -> dict:
     return {"attack": f"{config.attack_spec().label} and its margin-loss twin, eps={config.eps:g}",
             "robust_accuracy": float(survived.mean()), "clean_accuracy": results["ce"].clean_accuracy,
             "per_loss": {loss: r.robust_accuracy for loss, r in results.items()},
-            "robust_accuracy_measured_before": table_robust_accuracy}
+            "robust_accuracy_measured_before": table_robust_accuracy,
+            "autoattack": autoattack_accuracy(model, data.x_eval, data.y_eval, config)}
 
 
 def _verdict(entry, original, check_best=None, check_original=None) -> dict:
@@ -372,8 +376,9 @@ def _markdown(run, config, entries, verdicts) -> str:
             f"{next(iter(checks.values()))['attack']} (an example counts as robust only if it survives both losses; "
             f"`tfrobust.evaluation.robust_accuracy`).")
         report.table([[name, e["clean_accuracy"], e["robust_accuracy_measured_before"], e["robust_accuracy"],
-                       e["per_loss"]["ce"], e["per_loss"]["margin"]] for name, e in checks.items()],
-                     ["network", "A", "A·R (table PGD)", "A·R (stronger PGD)", "ce only", "margin only"])
+                       e["per_loss"]["ce"], e["per_loss"]["margin"], autoattack_cell(e)] for name, e in checks.items()],
+                     ["network", "A", "A·R (table PGD)", "A·R (stronger PGD)", "ce only", "margin only",
+                      f"AutoAttack (first {config.autoattack_size})"])
     return report.footer(["accuracy_vs_robustness.png"]).markdown()
 
 

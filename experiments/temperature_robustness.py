@@ -31,7 +31,8 @@ from tfrobust.evaluation.robust_accuracy import robust_accuracy
 from tfrobust.models import build
 from tfrobust.studies.config import SeedsSettings, check_positive_numbers
 from tfrobust.studies.curves import plot_sweeps_mean_std, seed_key
-from tfrobust.studies import AttackSettings, CurveSettings, StudyConfig, StudyReport, fit, run_script, start
+from tfrobust.studies import (QUICK_AUTOATTACK, AttackSettings, AutoAttackSettings, CurveSettings, StudyConfig,
+                              StudyReport, autoattack_accuracy, autoattack_cell, fit, run_script, start)
 from tfrobust.studies import verdicts as v
 from tfrobust.studies.published import SEED_004_TEMPERATURES, SEED_COMPRESSION, TEMPERATURE_FINDINGS
 from tfrobust.studies.report import masking_cell, metric_rows
@@ -43,7 +44,7 @@ SWEEPS = ("fgsm_unaware", "fgsm_aware")
 
 
 @dataclasses.dataclass(frozen=True)
-class TemperatureConfig(SeedsSettings, CurveSettings, AttackSettings, StudyConfig):
+class TemperatureConfig(SeedsSettings, CurveSettings, AutoAttackSettings, AttackSettings, StudyConfig):
     """Settings of the temperature study.
 
     Attributes:
@@ -68,7 +69,8 @@ class TemperatureConfig(SeedsSettings, CurveSettings, AttackSettings, StudyConfi
 PRESETS: Dict[str, TemperatureConfig] = {
     # mnist5k (bundled): Wong et al.'s small MNIST CNN, 4,000 training digits, 6 epochs each.
     "quick": TemperatureConfig(preset="quick", dataset="mnist5k", model="mnist_small", seeds=(0, 1, 2), epochs=6, batch_size=64,
-                               learning_rate=1e-3, eval_size=500, eps=0.1, attack="pgd:steps=20,restarts=1"),
+                               learning_rate=1e-3, eval_size=500, eps=0.1, attack="pgd:steps=20,restarts=1",
+                               autoattack=QUICK_AUTOATTACK, autoattack_size=100),
     # Seed 004: ResNet18 on Imagenette, batch 128, attacked on 785 validation images. The seed gives no
     # epoch count, optimiser or ε grid; these are ours.
     "paper": TemperatureConfig(preset="paper", dataset="imagenette", model="resnet18", epochs=30, batch_size=128,
@@ -108,7 +110,8 @@ def _train_and_evaluate(run, data, config: TemperatureConfig, temperature: float
     report = masking_report(model, x[:n], y[:n], eps=config.eps, steps=config.masking_steps, seed=seed)
     entry = {"temperature": temperature, "seed": seed, "clean_accuracy": unaware.clean_accuracy, "train_seconds": train_seconds,
              "fgsm_unaware": unaware, "fgsm_aware": aware, "pgd_ce": attacked(model, "ce"),
-             "pgd_aware": attacked(scaled, "ce"), "pgd_margin": attacked(model, "margin"), "masking": report.to_dict()}
+             "pgd_aware": attacked(scaled, "ce"), "pgd_margin": attacked(model, "margin"), "masking": report.to_dict(),
+             "autoattack": autoattack_accuracy(model, x, y, config)}
     run.log_evaluation(_key(temperature, seed), sweeps={"fgsm_unaware": unaware, "fgsm_aware": aware},
                        scalars={k: val for k, val in entry.items() if k.startswith("pgd_")})
     # The honest number is the worst case over every attack run at eps.
@@ -183,6 +186,7 @@ def _columns(config: TemperatureConfig):
                for s, which in zip(SWEEPS, ("unaware", "aware")) for e in eps_cols]
             + [(f"PGD-CE {at}", "pgd_ce"), (f"PGD-CE on logits/T {at}", "pgd_aware"),
                (f"PGD-margin {at}", "pgd_margin"), (f"best attack {at}", "best_attack"),
+               (f"AutoAttack {at} (first {config.autoattack_size})", autoattack_cell),
                ("masking report", lambda entry: masking_cell(entry["masking"]))])
 
 
@@ -197,7 +201,8 @@ def _markdown(run, config: TemperatureConfig, entries: Dict[str, dict], verdicts
         f"{n} test examples. *Unaware*: FGSM on the raw logits (T=1); *aware*: FGSM on logits/T; "
         f"{config.attack_spec().label} with cross entropy (CE) on the raw logits and on logits/T, and with the "
         f"Carlini-Wagner margin loss on the raw logits; *best attack*: the lowest accuracy of all these attacks and "
-        f"of the masking report's at ε={config.eps:g}; masking report (Carlini et al. 2019 checks) at "
+        f"of the masking report's at ε={config.eps:g}; *AutoAttack*: {config.autoattack or 'skipped'} on the first "
+        f"{config.autoattack_size} test examples; masking report (Carlini et al. 2019 checks) at "
         f"ε={config.eps:g} on {config.masking_size} examples.")
     report.paragraph(f"Mean ± sample std over the seeds {', '.join(map(str, config.seeds))}; every direction below "
                      f"is called only when {v.SEED_TEST} finds it (and the gain exceeds 0.05), else "

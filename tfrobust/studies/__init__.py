@@ -13,14 +13,16 @@ below the scripts; no library module imports it.
 - ``curves``: seed 004's FGSM curves, drop and minimal ε of a model, and the compression studies' loop.
 - ``report``: ``StudyReport``, the builder of ``results.md``.
 """
-from tfrobust.studies.config import AttackSettings, CurveSettings, StudyConfig
+from tfrobust.studies.autoattack import autoattack_accuracy, autoattack_cell
+from tfrobust.studies.config import QUICK_AUTOATTACK, AttackSettings, AutoAttackSettings, CurveSettings, StudyConfig
 from tfrobust.studies.flags import config_from_flags, define_flags, make_config, run_script
 from tfrobust.studies.report import StudyReport
 from tfrobust.studies.run_store import RunStore
 from tfrobust.studies.training import StudyData, compile_classifier, fit, load_data, make_optimizer, start
 
 __all__ = [
-    "AttackSettings", "CurveSettings", "StudyConfig", "config_from_flags", "define_flags", "make_config",
+    "AttackSettings", "AutoAttackSettings", "QUICK_AUTOATTACK", "autoattack_accuracy", "autoattack_cell",
+    "CurveSettings", "StudyConfig", "config_from_flags", "define_flags", "make_config",
     "run_script", "StudyReport", "RunStore", "StudyData", "compile_classifier", "fit", "load_data",
     "make_optimizer", "start",
 ]

@@ -127,6 +127,43 @@ class AttackSettings(Settings):
         return Attack(spec.name, **{**seed, **spec.settings, **settings})
 
 
+#: A reduced AutoAttack for the 2-core quick presets (its label in the tables names the reduced budget).
+QUICK_AUTOATTACK = "aa:steps=25,n_target_classes=3,n_queries=500"
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoAttackSettings(Settings):
+    """AutoAttack (Croce & Hein 2020) beside a study's PGD columns (mixin of a ``StudyConfig``).
+
+    Attributes:
+        autoattack: AutoAttack spec run at --eps on the first --autoattack_size evaluation examples: 'aa' is the
+            standard suite (APGD-CE, APGD-T, FAB-T, Square 5,000 queries); a reduced budget such as
+            'aa:steps=25,n_target_classes=3,n_queries=500' is named in the column's label; '' skips it.
+        autoattack_size: Number of evaluation examples AutoAttack runs on.
+    """
+
+    autoattack: str = "aa"
+    autoattack_size: int = 200
+
+    def validate(self) -> None:
+        check_positive(self.autoattack_size, "--autoattack_size", integer=True)
+        self.autoattack_spec()
+
+    def autoattack_spec(self):
+        """The parsed AutoAttack spec (seeded with ``seed``), or None when ``autoattack`` is ''."""
+        from tfrobust.attacks import Attack, parse_attack
+
+        if not self.autoattack.strip():
+            return None
+        try:
+            spec = parse_attack(self.autoattack)
+        except ValueError as err:
+            raise ValueError(f"--autoattack={self.autoattack!r}: {err}") from None
+        if spec.name != "autoattack":
+            raise ValueError(f"--autoattack={self.autoattack!r} must be an AutoAttack spec ('aa' or 'aa:...').")
+        return Attack(spec.name, **{"seed": getattr(self, "seed", 0), **spec.settings})
+
+
 @dataclasses.dataclass(frozen=True)
 class CurveSettings(Settings):
     """An ε grid of accuracy-vs-ε curves (mixin of a ``StudyConfig``).
