@@ -31,7 +31,20 @@ EXPERIMENT = "backdoors"
 
 
 @dataclasses.dataclass(frozen=True)
-class BackdoorConfig(StudyConfig):
+class _Forgetting(StudyConfig):
+    """Forgetting the backdoor by distillation on pristine data (seed 003).
+
+    Attributes:
+        distill_temperature: Temperature of the distillation on pristine data.
+        pristine_size: Pristine (clean, never poisoned) training digits the student is distilled on.
+    """
+
+    distill_temperature: float = 4.0
+    pristine_size: int = 2000
+
+
+@dataclasses.dataclass(frozen=True)
+class BackdoorConfig(_Forgetting):
     """Settings of the backdoor study.
 
     Attributes:
@@ -39,16 +52,12 @@ class BackdoorConfig(StudyConfig):
         poison_rate: Share of the training set poisoned (BadNets all-to-one).
         target: The attacker's target class.
         trigger_size: Side of the square checkerboard trigger.
-        distill_temperature: Temperature of the distillation on pristine data.
-        pristine_size: Pristine (clean, never poisoned) training digits the student is distilled on.
     """
 
     model: str = "mnist_small"
     poison_rate: float = 0.05
     target: int = 0
     trigger_size: int = 4
-    distill_temperature: float = 4.0
-    pristine_size: int = 2000
 
     def validate(self) -> None:
         if not 0 < self.poison_rate < 1:

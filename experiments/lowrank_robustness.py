@@ -28,7 +28,7 @@ from tfrobust.models import build, count_conv_layers
 from tfrobust.models.rank_schedules import resolve_ranks
 from tfrobust.studies import CurveSettings, StudyConfig, StudyReport, compile_classifier, fit, run_script, start
 from tfrobust.studies.config import SeedsSettings
-from tfrobust.studies.curves import curve_sections, curve_study, fgsm_curves, seed_key
+from tfrobust.studies.curves import SEED_004_PAPER_EPSILONS, curve_sections, curve_study, fgsm_curves, seeded_entry
 from tfrobust.studies.published import LOWRANK_FINDINGS, SEED_COMPRESSION
 from tfrobust.studies.report import training_summary
 from tfrobust.studies.verdicts import LOWER_CLEAN, SEED_TEST, UNCHANGED_CLEAN
@@ -67,7 +67,7 @@ PRESETS: Dict[str, LowRankConfig] = {
     # attacked on 785 validation images. Epochs and ε grid are not given by the seed; these are ours.
     "paper": LowRankConfig(preset="paper", dataset="imagenette", models=("alexnet", "resnet18"), epochs=30,
                            batch_size=128, learning_rate=1e-3, eval_size=785, train_augment=True,
-                           epsilons=(0.0, 1 / 255, 2 / 255, 3 / 255, 4 / 255, 6 / 255, 8 / 255, 12 / 255, 16 / 255)),
+                           epsilons=SEED_004_PAPER_EPSILONS),
 }
 
 
@@ -76,9 +76,7 @@ def _key(model_name: str, conv: str) -> str:
 
 
 def _train_and_evaluate(run, data, config: LowRankConfig, model_name: str, conv: str, seed: int):
-    key = seed_key(_key(model_name, conv), seed)
-    keras.utils.set_random_seed(seed)  # this entry's weights and shuffling
-    data = dataclasses.replace(data, seed=seed)
+    key, data = seeded_entry(data, _key(model_name, conv), seed)
 
     def train(model, callbacks):
         compile_classifier(model, keras.optimizers.Adam(config.learning_rate))

@@ -22,7 +22,7 @@ import tf_keras as keras
 from tfrobust.models import build
 from tfrobust.studies import CurveSettings, StudyConfig, StudyReport, compile_classifier, fit, run_script, start
 from tfrobust.studies.config import SeedsSettings
-from tfrobust.studies.curves import curve_sections, curve_study, fgsm_curves, seed_key
+from tfrobust.studies.curves import SEED_004_PAPER_EPSILONS, curve_sections, curve_study, fgsm_curves, seeded_entry
 from tfrobust.studies.published import PRUNING_FINDINGS, SEED_004_SPARSITIES, SEED_COMPRESSION
 from tfrobust.studies.report import training_summary
 from tfrobust.studies.verdicts import SEED_TEST
@@ -67,7 +67,7 @@ PRESETS: Dict[str, PruningConfig] = {
     # are not given by the seed; these are ours.
     "paper": PruningConfig(preset="paper", dataset="imagenette", models=("resnet18", "alexnet", "fc5"), epochs=30,
                            batch_size=128, learning_rate=1e-3, eval_size=785, pruning_frequency=100,
-                           epsilons=(0.0, 1 / 255, 2 / 255, 3 / 255, 4 / 255, 6 / 255, 8 / 255, 12 / 255, 16 / 255)),
+                           epsilons=SEED_004_PAPER_EPSILONS),
 }
 
 
@@ -76,9 +76,7 @@ def _key(model_name: str, sparsity: float) -> str:
 
 
 def _train_and_evaluate(run, data, config: PruningConfig, model_name: str, sparsity: float, seed: int):
-    key = seed_key(_key(model_name, sparsity), seed)
-    keras.utils.set_random_seed(seed)  # this entry's weights and shuffling
-    data = dataclasses.replace(data, seed=seed)
+    key, data = seeded_entry(data, _key(model_name, sparsity), seed)
     total_steps = config.epochs * data.steps_per_epoch()
     begin = int(config.begin_fraction * total_steps)
     end = max(begin + 1, int(config.end_fraction * total_steps))

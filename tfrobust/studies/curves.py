@@ -139,9 +139,24 @@ def plot_curves(entries: Mapping[str, CurveMeasures], results_dir: str, stem: st
     return [accuracy, drop]
 
 
+#: The ε grid of the seed-004 paper presets (Imagenette, pixel units): up to 16/255.
+SEED_004_PAPER_EPSILONS = (0.0, 1 / 255, 2 / 255, 3 / 255, 4 / 255, 6 / 255, 8 / 255, 12 / 255, 16 / 255)
+
+
 def seed_key(key: str, seed: int) -> str:
     """The results.json key of one entry trained with ``seed`` (so a resumed run finds every seed's entry)."""
     return f"{key}_seed={seed}"
+
+
+def seeded_entry(data, key: str, seed: int):
+    """Starts the entry ``key`` trained with ``seed``: its results key, and the data shuffled with that seed.
+
+    Also seeds Python, numpy and TensorFlow with ``seed`` (the run store re-seeds the weights per entry).
+    """
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(seed)
+    return seed_key(key, seed), dataclasses.replace(data, seed=seed)
 
 
 def mean_relative_robustness(measures: CurveMeasures) -> float:
