@@ -18,16 +18,14 @@ clean and adversarial batches share one training-mode forward pass in the weight
 """
 from __future__ import annotations
 
-from typing import Optional
 
 import tensorflow as tf
 import tf_keras as keras
 
 from tfrobust.attacks import norms
-from tfrobust.training._wrapper import TrainingWrapper, cross_entropy
+from tfrobust.training._wrapper import cross_entropy
 from tfrobust.training.inner_attack import pgd_examples
-from tfrobust.training.trades import START_STD, kl_divergence
-from tfrobust.validation import NORMS, check_choice, check_epsilon, check_positive
+from tfrobust.training.trades import START_STD, TRADESModel, kl_divergence
 
 
 def mart_loss(clean_logits, adv_logits, labels, beta: float):
@@ -46,7 +44,7 @@ def mart_loss(clean_logits, adv_logits, labels, beta: float):
 
 
 @keras.saving.register_keras_serializable(package="tfrobust")
-class MARTModel(TrainingWrapper):
+class MARTModel(TRADESModel):
     """Wraps a logits model and trains it with MART (Wang et al. 2020).
 
     Args:
@@ -71,19 +69,6 @@ class MARTModel(TrainingWrapper):
 
     adversarial = True
 
-    def __init__(self, model, eps: float, step_size: float, steps: int, beta: float = 6.0, *, norm: str = "linf",
-                 bounds=(0.0, 1.0), evaluate_adversarial: bool = False, clean_accuracy: bool = True,
-                 name: Optional[str] = None, **kwargs):
-        super().__init__(model, bounds=bounds, evaluate_adversarial=evaluate_adversarial,
-                         clean_accuracy=clean_accuracy, name=name, **kwargs)
-        self.norm = check_choice(norm, NORMS, "norm")
-        self.eps = check_epsilon(eps, self.bounds, self.norm)
-        self.step_size = check_positive(step_size, "step_size")
-        self.steps = int(check_positive(steps, "steps", integer=True))
-        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or float(beta) < 0:
-            raise ValueError(f"beta must be a number >= 0 (the paper's lambda; 6 for CIFAR-10), got {beta!r}.")
-        self.beta = float(beta)
-
     def adversarial_examples(self, x, y):
         """CE-PGD from x + 0.001 N(0, I) (the reference code's start), inference mode."""
         lo, hi = self.bounds
@@ -92,12 +77,6 @@ class MARTModel(TrainingWrapper):
         return pgd_examples(lambda z: self.inner(z, training=False), x, y, eps=self.eps, step_size=self.step_size,
                             steps=self.steps, norm=self.norm, loss="ce", bounds=self.bounds, x_init=start)
 
-    def training_loss(self, x, y, x_adv):
-        both = self.logits(tf.concat([x, x_adv], axis=0), training=True)
-        clean_logits, adv_logits = tf.split(both, 2, axis=0)
-        return mart_loss(clean_logits, adv_logits, y, self.beta), clean_logits, adv_logits
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(eps=self.eps, step_size=self.step_size, steps=self.steps, beta=self.beta, norm=self.norm)
-        return config
+    def pair_loss(self, clean_logits, adv_logits, y):
+        """MART's boosted CE plus the weighted KL (``mart_loss``)."""
+        return mart_loss(clean_logits, adv_logits, y, self.beta)

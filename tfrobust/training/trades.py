@@ -145,7 +145,11 @@ class TRADESModel(TrainingWrapper):
     def training_loss(self, x, y, x_adv):
         both = self.logits(tf.concat([x, x_adv], axis=0), training=True)
         clean_logits, adv_logits = tf.split(both, 2, axis=0)
-        return trades_loss(clean_logits, adv_logits, y, self.beta), clean_logits, adv_logits
+        return self.pair_loss(clean_logits, adv_logits, y), clean_logits, adv_logits
+
+    def pair_loss(self, clean_logits, adv_logits, y):
+        """Per-example loss of a clean/adversarial pair of logits (MART overrides it)."""
+        return trades_loss(clean_logits, adv_logits, y, self.beta)
 
     def get_config(self):
         config = super().get_config()
