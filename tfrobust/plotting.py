@@ -12,6 +12,7 @@ Each function returns its ``Figure``; given ``path`` it also writes a PNG (atomi
 - ``plot_activations``: the learned shapes of a model's KAF activations (seed 002).
 - ``plot_grouped_bars``: clean and robust accuracies side by side per model variant, published numbers as ticks.
 - ``plot_accuracy_vs_robustness``: accuracy against robustness of sampled networks (seed 000).
+- ``plot_matrix_heatmap``: a source x target matrix of shares (transfer rates, fooling rates) with its values.
 
 This module sits above ``tfrobust.evaluation`` (it draws its results) and below ``tfrobust.report`` and the
 studies; ``evaluation`` never imports it.
@@ -359,6 +360,50 @@ def plot_accuracy_vs_robustness(samples: Mapping[str, object], references: Mappi
     ax.grid(True, alpha=0.3)
     ax.set_title(title)
     ax.legend(fontsize="small", loc="best")
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_matrix_heatmap(values, rows: Sequence[str], columns: Sequence[str], path: Optional[str] = None, *,
+                        title: str = "", row_label: str = "crafted on", column_label: str = "evaluated on",
+                        value_label: str = "accuracy", cmap: str = "viridis") -> Figure:
+    """A heatmap of a (rows x columns) matrix of shares in [0, 1], each cell printed with its value.
+
+    Args:
+        values: array-like of shape (len(rows), len(columns)); NaN cells are left blank.
+        rows, columns: the row and column names (e.g. the source and the target models of a transfer matrix).
+        path: PNG path to write (atomically), or None.
+        title, row_label, column_label, value_label: the figure's title, axis and colour-bar labels.
+        cmap: matplotlib colour map name.
+
+    Returns:
+        The matplotlib figure.
+
+    Raises:
+        ValueError: the shape of ``values`` does not match the names.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.shape != (len(rows), len(columns)):
+        raise ValueError(f"values has shape {values.shape}, expected ({len(rows)}, {len(columns)}) for "
+                         f"{len(rows)} row and {len(columns)} column names.")
+    fig = new_figure(width=1.2 * len(columns) + 2.5, height=0.8 * len(rows) + 1.8)
+    ax = fig.add_subplot(1, 1, 1)
+    image = ax.imshow(values, cmap=cmap, vmin=0.0, vmax=1.0)
+    for i in range(len(rows)):
+        for j in range(len(columns)):
+            if np.isfinite(values[i, j]):
+                ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                        color="white" if values[i, j] < 0.5 else "black")
+    ax.set_xticks(np.arange(len(columns)))
+    ax.set_xticklabels(columns, rotation=30, ha="right")
+    ax.set_yticks(np.arange(len(rows)))
+    ax.set_yticklabels(rows)
+    ax.set_xlabel(column_label)
+    ax.set_ylabel(row_label)
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label=value_label)
+    fig.tight_layout()
     if path is not None:
         save_figure(fig, path)
     return fig
