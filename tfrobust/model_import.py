@@ -19,6 +19,7 @@ from typing import Any, Callable
 import tensorflow as tf
 import tf_keras as keras
 
+import tfrobust.models  # noqa: F401  (registers tfrobust's serialisable layers for load_model)
 from tfrobust.validation import check_input_shape
 
 FORMATS = ("tf_keras", "keras3", "saved_model")

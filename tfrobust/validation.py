@@ -12,6 +12,8 @@ from typing import Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from tfrobust.scalars import check_positive  # noqa: F401  (re-exported: the checks of plain numbers live there)
+
 NORMS = ("linf", "l2")
 LOSSES = ("ce", "margin", "dlr")
 
@@ -259,22 +261,6 @@ def check_epsilon(eps, bounds: Sequence[float] = (0.0, 1.0), norm: str = "linf",
             f"pixel units of the [low, high] image range, e.g. 8/255 for CIFAR-10 or 0.3 for MNIST."
         )
     return eps
-
-
-def check_positive(value, name: str, integer: bool = False) -> float:
-    """Checks a strictly positive finite number (an int when ``integer``)."""
-    if integer:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name} must be an integer, got {value!r}.")
-        if value <= 0:
-            raise ValueError(f"{name} must be > 0, got {value}.")
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, (Real, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a number, got {value!r}.")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}.")
-    return value
 
 
 def check_choice(value: str, choices: Sequence[str], name: str) -> str:

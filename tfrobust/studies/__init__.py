@@ -13,16 +13,35 @@ below the scripts; no library module imports it.
 - ``curves``: seed 004's FGSM curves, drop and minimal ε of a model, and the compression studies' loop.
 - ``report``: ``StudyReport``, the builder of ``results.md``.
 """
-from tfrobust.studies.autoattack import autoattack_accuracy, autoattack_cell
-from tfrobust.studies.config import QUICK_AUTOATTACK, AttackSettings, AutoAttackSettings, CurveSettings, StudyConfig
-from tfrobust.studies.flags import config_from_flags, define_flags, make_config, run_script
-from tfrobust.studies.report import StudyReport
-from tfrobust.studies.run_store import RunStore
-from tfrobust.studies.training import StudyData, compile_classifier, fit, load_data, make_optimizer, start
+import importlib
 
-__all__ = [
-    "AttackSettings", "AutoAttackSettings", "QUICK_AUTOATTACK", "autoattack_accuracy", "autoattack_cell",
-    "CurveSettings", "StudyConfig", "config_from_flags", "define_flags", "make_config",
-    "run_script", "StudyReport", "RunStore", "StudyData", "compile_classifier", "fit", "load_data",
-    "make_optimizer", "start",
-]
+#: Public name -> the submodule that defines it, imported on first use (PEP 562): ``config`` and ``flags`` need no
+#: TensorFlow, so ``from tfrobust.studies.config import StudyConfig`` and a script's ``--help`` stay light, while
+#: ``from tfrobust.studies import StudyReport`` loads what it names.
+_EXPORTS = {
+    "autoattack_accuracy": "autoattack", "autoattack_cell": "autoattack",
+    "QUICK_AUTOATTACK": "config", "AttackSettings": "config", "AutoAttackSettings": "config",
+    "CurveSettings": "config", "StudyConfig": "config",
+    "config_from_flags": "flags", "define_flags": "flags", "make_config": "flags", "run_script": "flags",
+    "StudyReport": "report", "RunStore": "run_store",
+    "StudyData": "training", "compile_classifier": "training", "fit": "training", "load_data": "training",
+    "make_optimizer": "training", "start": "training",
+}
+_SUBMODULES = frozenset({"autoattack", "config", "curves", "flags", "published", "report", "run_store", "training",
+                         "verdicts"})
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)

@@ -16,7 +16,7 @@ import math
 import typing
 from typing import Optional, Tuple
 
-from tfrobust.validation import check_positive
+from tfrobust.scalars import check_positive
 
 def check_positive_numbers(values, flag: str) -> None:
     """Refuses an empty list, or a value that is missing, non-finite or <= 0, naming the flag.
