@@ -210,6 +210,7 @@ def run_script(main: Callable[[Any], Any], config_cls: type, presets: Optional[M
     A malformed flag (``--eps abc``, an unknown flag) or a ``ValueError`` raised while building the config (a bad
     value, e.g. ``--temperatures=1,-5``) ends the script before anything runs with ONE line on stderr,
     ``<script>: error: <the flag, the value and what is accepted>``, and exit status 1: no traceback, no flag help.
+    ``--help`` lists the flags with every preset's values and exits with status 0.
     A study's ``main`` returns the content of its ``results.json``; its
     run name and wall time are printed.
 
@@ -228,7 +229,8 @@ def run_script(main: Callable[[Any], Any], config_cls: type, presets: Optional[M
         print(f"{script}: error: {message} (--help lists the flags)", file=sys.stderr)
         sys.exit(1)
 
-    if not any(a in ("--help", "-h", "--helpfull", "--helpshort", "-?") for a in sys.argv[1:]):
+    help_asked = any(a in ("--help", "-h", "--helpfull", "--helpshort", "-?") for a in sys.argv[1:])
+    if not help_asked:
         try:  # flag syntax and types (--eps abc, an unknown flag) before absl's own parse prints its help
             flags.FLAGS(list(sys.argv), known_only=False)
         except flags.Error as err:
@@ -251,4 +253,9 @@ def run_script(main: Callable[[Any], Any], config_cls: type, presets: Optional[M
         if isinstance(result, Mapping) and "experiment" in result:
             print(f"{result['experiment']}/{result['run']} done in {result['wall_time_s']:.0f} s.")
 
-    app.run(absl_main)
+    try:
+        app.run(absl_main)
+    except SystemExit as exit_:
+        if help_asked and exit_.code == 1:  # absl ends --help with status 1; a tool's --help succeeds
+            sys.exit(0)
+        raise
