@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from tfrobust.evaluation.calibration import (calibration_summary, expected_calibration_error, fit_temperature,
-                                             negative_log_likelihood, reliability_diagram)
+from tfrobust.evaluation.calibration import (calibration_summary, confidence_reliability, expected_calibration_error,
+                                             fit_temperature, negative_log_likelihood, reliability_diagram)
 
 
 def _calibrated_logits(n, classes, scale, seed):
@@ -107,3 +107,13 @@ def test_bad_bins_and_forced_probabilities():
         expected_calibration_error(np.eye(3), [0, 1, 2], n_bins=0)
     with pytest.raises(ValueError, match="not probability"):
         expected_calibration_error(np.array([[2.0, -1.0]]), [0], from_logits=False)
+
+
+def test_reliability_of_any_confidence_score():
+    # a credibility of 0 falls in the first bin: ECE = 1/4 |0 - 0.05| + 2/4 |0.5 - 0.95| + 1/4 |1 - 0.5|
+    diagram = confidence_reliability([0.05, 0.95, 0.95, 0.5], [False, True, False, True], n_bins=10)
+    assert diagram.ece == pytest.approx(0.0125 + 0.225 + 0.125)
+    np.testing.assert_array_equal(diagram.count, [1, 0, 0, 0, 1, 0, 0, 0, 0, 2])
+    assert confidence_reliability([0.0, 1.0], [False, True]).ece == 0.0
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        confidence_reliability([1.5], [True])

@@ -108,10 +108,33 @@ def reliability_diagram(probs_or_logits, labels, n_bins: int = 15, from_logits: 
     n_bins = int(check_positive(n_bins, "n_bins", integer=True))
     probs = to_probabilities(probs_or_logits, from_logits)
     y = check_labels(labels, probs.shape[1], probs.shape[0]).numpy()
-    confidence = probs.max(axis=1)
-    correct = (probs.argmax(axis=1) == y).astype(np.float64)
+    return confidence_reliability(probs.max(axis=1), probs.argmax(axis=1) == y, n_bins=n_bins)
+
+
+def confidence_reliability(confidence, correct, n_bins: int = 15) -> ReliabilityDiagram:
+    """The reliability diagram of any confidence score in [0, 1] (a softmax maximum, a Deep k-NN credibility).
+
+    Args:
+        confidence: (n,) the score of each prediction.
+        correct: (n,) whether each prediction was right.
+        n_bins: number of equal-width bins M.
+
+    Returns:
+        A ``ReliabilityDiagram`` (bins ((m-1)/M, m/M]; a confidence of 0 falls in the first bin).
+
+    Raises:
+        ValueError: scores outside [0, 1] or not finite, lengths that differ, no example, a bad ``n_bins``.
+    """
+    n_bins = int(check_positive(n_bins, "n_bins", integer=True))
+    confidence = np.asarray(confidence, np.float64).reshape(-1)
+    correct = np.asarray(correct).reshape(-1).astype(np.float64)
+    if confidence.size == 0 or confidence.shape != correct.shape:
+        raise ValueError(f"confidence and correct must be non-empty and of one length, got {confidence.size} and "
+                         f"{correct.size}.")
+    if not np.all(np.isfinite(confidence)) or confidence.min() < 0 or confidence.max() > 1:
+        raise ValueError("confidence scores must be finite and in [0, 1].")
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    # Bin m holds (edges[m], edges[m+1]]; a confidence of exactly 0 cannot occur (it is >= 1/classes).
+    # Bin m holds (edges[m], edges[m+1]]; a confidence of exactly 0 goes to the first bin.
     bins = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
     count = np.bincount(bins, minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):

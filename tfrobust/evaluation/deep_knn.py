@@ -13,7 +13,10 @@ and, with A = { alpha(z, y_z) : z in a held-out calibration set } (Algorithm 1 o
 The prediction is argmax_j p_j(x); its credibility is the largest p-value, its confidence one minus the
 second largest. Adversarial examples move the last layers but not the whole stack of neighbourhoods, so
 their credibility is low: the paper (k = 75 on MNIST/SVHN/GTSRB) flags them by it. ``credibility_auroc``
-measures how well credibility separates clean from adversarial inputs.
+measures how well credibility separates clean from adversarial inputs. ``credibility_reliability`` bins
+credibility as the confidence of the DkNN prediction (the paper's reliability diagrams, Section 5.2, set against
+the softmax's): its ECE (``tfrobust.evaluation.calibration``) compares with the softmax's and with temperature
+scaling's (Guo et al. 2017).
 
 The k-NN search is faiss (Johnson, Douze & Jegou 2019): an exact ``IndexFlatL2`` by default; ``index`` takes
 any faiss factory string (e.g. "IVF64,Flat" or "HNSW32") for large training sets.
@@ -25,6 +28,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import tf_keras as keras
 
+from tfrobust.evaluation.calibration import ReliabilityDiagram, confidence_reliability
 from tfrobust.validation import check_images, check_positive
 
 PAPER_K = 75
@@ -150,3 +154,21 @@ def credibility_auroc(clean_credibility, adversarial_credibility) -> float:
     less = (adversarial[:, None] < clean[None, :]).mean()
     ties = (adversarial[:, None] == clean[None, :]).mean()
     return float(less + 0.5 * ties)
+
+
+def credibility_reliability(result: Dict[str, np.ndarray], labels, n_bins: int = 15) -> ReliabilityDiagram:
+    """Reliability diagram (and ECE) of DkNN credibility as the confidence of the DkNN prediction.
+
+    Args:
+        result: ``DeepKNN.predict``'s output.
+        labels: (N,) true labels.
+        n_bins: equal-width confidence bins (15 as Guo et al. 2017).
+
+    Returns:
+        ``ReliabilityDiagram``: accuracy of the DkNN prediction against mean credibility per bin, and the ECE.
+    """
+    labels = np.asarray(labels).reshape(-1)
+    if labels.shape[0] != result["prediction"].shape[0]:
+        raise ValueError(f"labels must have one entry per prediction ({result['prediction'].shape[0]}), "
+                         f"got {labels.shape[0]}.")
+    return confidence_reliability(result["credibility"], result["prediction"] == labels, n_bins=n_bins)
