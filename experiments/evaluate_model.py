@@ -31,6 +31,8 @@ class EvaluateConfig(CurveSettings, ReportSettings):
         attack_batch_size: Examples per attack call.
         unsafe: Allow Lambda layers (runs code stored in the model file).
         seed: Seed of the attacks' random starts.
+        substitute: Path of a second model (same formats) to craft transfer examples on; the masking report then
+            also checks whether its transferred PGD beats the white-box attacks (a sign of masked gradients).
     """
 
     model: Optional[str] = None
@@ -42,6 +44,7 @@ class EvaluateConfig(CurveSettings, ReportSettings):
     attack_batch_size: int = 256
     unsafe: bool = False
     seed: int = 0
+    substitute: Optional[str] = None
 
     def validate(self) -> None:
         if not self.model:
@@ -64,6 +67,12 @@ def main(config: EvaluateConfig) -> None:
         loaded = load_model(config.model, safe_mode=not config.unsafe)
     except (FileNotFoundError, ValueError) as err:  # missing file, unknown format, Lambda in safe mode
         raise app.UsageError(str(err)) from err
+    substitute = None
+    if config.substitute:
+        try:
+            substitute = load_model(config.substitute, safe_mode=not config.unsafe).model
+        except (FileNotFoundError, ValueError) as err:
+            raise app.UsageError(f"--substitute: {err}") from err
     x, y = load_numpy(config.dataset, config.split, take=config.num_examples)
     shape = loaded.input_shape
     if shape is not None and tuple(shape) != tuple(x.shape[1:]) and None not in shape:
@@ -74,7 +83,7 @@ def main(config: EvaluateConfig) -> None:
         loaded.model, x, y, attacks=config.attack_specs(), epsilons=config.epsilons, masking_eps=masking_eps or None,
         out_dir=out_dir, logdir=logdir, model_name=name, batch_size=config.attack_batch_size,
         extra={"model_path": os.path.abspath(config.model), "format": loaded.format, "dataset": config.dataset,
-               "split": config.split}, progress=config.verbose > 0)
+               "split": config.split}, progress=config.verbose > 0, substitute=substitute)
     print(report.markdown())
     print(f"Wrote {', '.join(sorted(report.files.values()))}")
 

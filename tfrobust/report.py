@@ -72,7 +72,8 @@ class RobustnessReport:
 def evaluate_robustness(model: Callable, x, y, *, attacks: Mapping[str, Any], epsilons: Sequence[float],
                         masking_eps: float | None = None, out_dir: str | None = None, logdir: str | None = None,
                         model_name: str = "model", batch_size: int = 256, bounds=(0.0, 1.0),
-                        extra: Mapping[str, Any] | None = None, progress=False) -> RobustnessReport:
+                        extra: Mapping[str, Any] | None = None, progress=False,
+                        substitute: Callable | None = None) -> RobustnessReport:
     """Sweeps every attack over ``epsilons``, runs the masking report, writes files and TensorBoard logs.
 
     Args:
@@ -88,6 +89,8 @@ def evaluate_robustness(model: Callable, x, y, *, attacks: Mapping[str, Any], ep
         bounds: (low, high) of valid pixel values.
         extra: more JSON-ready entries for report.json (e.g. training settings).
         progress: progress bar of each attack's sweep (see ``tfrobust.evaluation.robust_accuracy``).
+        substitute: a model to craft transfer examples on; the masking report then also checks "transfer from
+            a substitute stronger than white-box" (``tfrobust.evaluation.transfer_check``).
 
     Returns:
         A ``RobustnessReport``.
@@ -101,7 +104,7 @@ def evaluate_robustness(model: Callable, x, y, *, attacks: Mapping[str, Any], ep
                                      bounds=bounds, progress=progress)
         sweeps[name].model_name = name
     first = next(iter(sweeps.values()))
-    masking = masking_report(model, x, y, eps=masking_eps, bounds=bounds) if masking_eps else None
+    masking = masking_report(model, x, y, eps=masking_eps, bounds=bounds, substitute=substitute) if masking_eps else None
     report = RobustnessReport(model_name, first.clean_accuracy, first.n, sweeps, masking, extra=dict(extra or {}))
 
     # Clean vs adversarial examples from the last attack at the largest eps, for a picture.

@@ -29,9 +29,13 @@ def _hot(model, softmax):
     return keras.Model(inputs, outputs)
 
 
-def test_normally_trained_cnn_is_not_suspicious(trained_cnn, batch, tmp_path):
-    report = masking_report(trained_cnn, *batch, eps=EPS, steps=STEPS)
+def test_normally_trained_cnn_is_not_suspicious(trained_cnn, trained_cnn_softmax, batch, tmp_path):
+    # with a substitute (the same weights behind a softmax): its PGD is no stronger than white-box PGD
+    report = masking_report(trained_cnn, *batch, eps=EPS, steps=STEPS, substitute=trained_cnn_softmax)
     assert not report.suspicious and report.findings == [] and report.fired == []
+    transfer = report.checks["transfer"]
+    assert transfer["transfer_accuracy"] <= 0.05 and transfer["transfer_only_fooled_share"] == 0.0
+    assert transfer["white_box_accuracy"] == report.checks["best_attack_accuracy"] <= 0.02
     acc = report.checks["accuracy"]
     assert acc["clean"] > 0.9 and acc["pgd_ce"] <= 0.02 and acc["pgd_ce_large_eps"] == 0.0
     assert acc["noise"] > 0.6
@@ -70,8 +74,18 @@ def test_temperature_scaled_logits_fire_the_margin_check(trained_cnn, batch):
 
 def test_input_quantisation_is_suspicious(trained_cnn, batch):
     quantised = lambda x: trained_cnn(tf.round(x * 255.0) / 255.0)  # noqa: E731 (any callable is a model)
-    report = masking_report(quantised, *batch, eps=EPS, steps=STEPS)
+    # the substitute is the unquantised CNN: its PGD transfers where white-box attacks see no gradient
+    report = masking_report(quantised, *batch, eps=EPS, steps=STEPS, substitute=trained_cnn,
+                            substitute_attack="mifgsm")
     assert "zero_or_nan_gradients" in report.fired and "large_eps_not_zero" in report.fired
+    assert "transfer_stronger_than_white_box" in report.fired
+    transfer = report.checks["transfer"]
+    assert transfer["attack"].startswith("mifgsm") and transfer["substitute_accuracy"] > 0.9
+    assert transfer["white_box_accuracy"] > 0.9 and transfer["transfer_accuracy"] <= 0.1
+    assert transfer["transfer_only_fooled_share"] >= 0.8
+    finding = report.findings[report.fired.index("transfer_stronger_than_white_box")]
+    assert finding.startswith("[transfer_stronger_than_white_box] Transfer from a substitute stronger than white-box")
+    assert f"{transfer['transfer_accuracy']:.3f}" in finding
     assert report.checks["attacked_gradients"]["zero_share"] == 1.0
     assert report.checks["attacked_gradients"]["disconnected"]
     assert report.checks["accuracy"]["fgsm"] == report.checks["accuracy"]["clean"]  # sign(0) moves nothing
@@ -150,6 +164,20 @@ def test_softmax_output_is_a_note_only_when_the_log_probability_attack_works(cha
         _set(checks, key if isinstance(key, tuple) else (key,), value)
     report = judge_masking(checks)
     assert report.fired == fired and len(report.notes) == notes
+
+
+@pytest.mark.parametrize("transfer_accuracy, only_fooled, fired", [
+    (0.30, 0.00, False), (0.28, 0.03, False),  # within the tolerance (0.03)
+    (0.26, 0.04, True),  # fools examples every white-box attack failed on
+    (0.20, 0.00, True),  # lower accuracy than the best white-box attack (0.30)
+])
+def test_transfer_rule(transfer_accuracy, only_fooled, fired):
+    checks = _checks()
+    checks["transfer"] = {"attack": "pgd-10x1-ce", "substitute_accuracy": 0.9, "substitute_adversarial_accuracy": 0.0,
+                          "transfer_accuracy": transfer_accuracy, "white_box_accuracy": 0.30,
+                          "transfer_only_fooled_share": only_fooled}
+    report = judge_masking(checks)
+    assert report.fired == (["transfer_stronger_than_white_box"] if fired else [])
 
 
 def test_noise_and_margin_rules():

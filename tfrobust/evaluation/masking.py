@@ -37,6 +37,14 @@ AutoAttack's checks (Croce & Hein 2020, Sec. 5 "Reliable evaluation"; ``autoatta
     ``tolerance``, or raises the mean loss of the examples robust to both by more than ``loss_climb``
     (relative): the evaluation stopped at a fixed budget while its loss was still rising.
 
+With a substitute (``substitute=``; ``tfrobust.evaluation.transfer_check``):
+
+(k) ``transfer_stronger_than_white_box``: examples crafted on a substitute model (one trained from the model's
+    label queries, ``tfrobust.attacks.transfer.train_substitute``, or any other model of the task) and
+    transferred reach a lower accuracy than the best white-box attack, or fool more than ``tolerance`` of the
+    examples every white-box attack failed on (Athalye et al. 2018, Sec. 3; Papernot et al. 2017 against
+    defensive distillation, seed 003).
+
 ``suspicious`` is True when any check fires. Passing all checks does not prove robustness; it
 only means these known failure modes were not seen.
 """
@@ -54,6 +62,7 @@ from tfrobust.attacks.spec import Attack
 from tfrobust.attacks.square import square
 from tfrobust.io import to_jsonable, write_json_atomic
 from tfrobust.evaluation.robust_accuracy import evaluate_epsilons, iterate_batches, model_name
+from tfrobust.evaluation.transfer_check import CHECK_NAME, transfer_finding, transfer_fires, transfer_measurements
 from tfrobust.logits import LogitsModel, as_logits_model, looks_like_probabilities
 from tfrobust.validation import check_bounds, check_epsilon, check_images, check_labels, check_positive
 
@@ -161,8 +170,9 @@ def masking_report(model: Callable, x, y=None, *, eps: float, bounds: Sequence[f
                    steps: int = 20, large_eps: float | None = None, batch_size: int = 256,
                    tolerance: float = 0.03, near_zero: float = 0.10, zero_gradient_share: float = 0.05,
                    loss_gap: float = 0.10, seed: int | None = 0, autoattack_checks: bool = True,
-                   square_queries: int = 1000, loss_climb: float = 0.25) -> MaskingReport:
-    """Runs the gradient-masking checks (a)-(f) and, by default, AutoAttack's (g)-(j) on ``model`` at ``eps``.
+                   square_queries: int = 1000, loss_climb: float = 0.25, substitute: Callable | None = None,
+                   substitute_attack=None) -> MaskingReport:
+    """Runs the gradient-masking checks (a)-(f), by default AutoAttack's (g)-(j), and with a substitute (k).
 
     Cost: 5 attacks (FGSM, PGD-CE at eps and at ``large_eps``, PGD-margin, noise) plus two gradient
     passes; a few hundred examples are enough.
@@ -185,6 +195,10 @@ def masking_report(model: Callable, x, y=None, *, eps: float, bounds: Sequence[f
             examples still robust, PGD at twice ``steps``, two forward passes).
         square_queries: Square's query budget for check (g).
         loss_climb: relative rise of the mean loss at twice the steps that fires check (j).
+        substitute: a model (Keras, or any callable images -> logits or probabilities) to craft transfer
+            examples on for check (k); ``None`` skips it.
+        substitute_attack: the attack run on the substitute (attack, spec string or ``Attack``); default the
+            report's PGD-CE (``steps``, ``seed``). "mifgsm" transfers better (Dong et al. 2018).
 
     Returns:
         A ``MaskingReport``.
@@ -241,6 +255,11 @@ def masking_report(model: Callable, x, y=None, *, eps: float, bounds: Sequence[f
         "thresholds": {"tolerance": tolerance, "near_zero": near_zero, "zero_gradient_share": zero_gradient_share,
                        "loss_gap": loss_gap},
     }
+    if substitute is not None:
+        checks["transfer"] = transfer_measurements(
+            logits_model, substitute, x, labels.numpy(), eps=eps, white_box_ok=best_attack_ok, bounds=bounds,
+            attack=Attack("pgd", steps=steps, seed=seed) if substitute_attack is None else substitute_attack,
+            batch_size=batch_size)
     if autoattack_checks:
         checks["autoattack"] = autoattack_measurements(
             attacked_model, x, labels, eps=eps, bounds=bounds, steps=steps, white_box_ok=best_attack_ok,
@@ -413,5 +432,7 @@ def judge_masking(checks: Dict[str, Any]) -> MaskingReport:
              f"large temperature), so cross-entropy gradients vanish; report the margin-loss numbers.")
     if "autoattack" in checks:
         judge_autoattack_checks(checks, fire)
+    if "transfer" in checks and transfer_fires(checks["transfer"], tolerance):
+        fire(CHECK_NAME, transfer_finding(checks["transfer"], eps))
     return MaskingReport(suspicious=bool(fired), findings=findings, checks=checks, fired=fired, eps=eps,
                          notes=notes)
