@@ -231,3 +231,28 @@ GENERATOR_PUBLISHED = {
     "num_samples": 20,
     "num_low_accuracy": 8,
 }
+
+# --------------------------------------------------------------------------------------------
+# Seed 003's PATE, Deep k-NN and saliency sections: the cited papers' headline numbers (via REFERENCE.md).
+# --------------------------------------------------------------------------------------------
+#: PATE's published students (MNIST, 250 teachers; semi-supervised students), as REFERENCE.md quotes them.
+PATE_PUBLISHED = (
+    {"citation": "Papernot et al. 2017 (via REFERENCE.md)", "setting": "MNIST, 250 teachers, LNMax",
+     "accuracy": 0.980, "epsilon": 2.04, "delta": 1e-5},
+    {"citation": "Papernot et al. 2018 (via REFERENCE.md)", "setting": "MNIST, confident GNMax, data-dependent ε",
+     "accuracy": 0.985, "epsilon": 0.59, "delta": 1e-5},
+)
+
+#: Deep k-NN's published setting and finding (Papernot & McDaniel 2018; REFERENCE.md), and seed 003's claim.
+DKNN_PUBLISHED = {
+    "k": 75,
+    "setting": "MNIST / SVHN / GTSRB, k = 75, 750 calibration points",
+    "finding": "credibility is lower on adversarial inputs (Papernot & McDaniel 2018, via REFERENCE.md); seed 003: "
+               "'any credible classification must be supported by evidence from the training data'",
+    "calibration": "seed 003: temperature scaling is surprisingly effective at calibrating (Guo et al. 2017)",
+}
+
+#: Tsipras et al. 2019 (Fig. 2): a qualitative finding, no number; seed 002 quotes it as a motivation.
+SALIENCY_FINDING = ("Tsipras et al. 2019, Fig. 2 (MNIST, CIFAR-10, ImageNet): the loss gradients of adversarially "
+                    "trained models align with perceptually relevant features and look like the images; those of "
+                    "standard models look like noise (qualitative, no number).")
