@@ -8,11 +8,16 @@ where the report goes). ``SeedsSettings`` adds the training seeds over which ver
 below, so ``--eps`` means the same in every script: the single L-inf radius of the study's attacks.
 
 Validation happens once, in ``Settings.__post_init__``: each class checks its own fields in its ``validate``.
+The checks of attack specs against the attack registry (``validate_specs``) need TensorFlow, so they run there
+only once ``tfrobust.attacks`` is loaded, and always in ``Settings.check_specs``, which
+``tfrobust.studies.flags.make_config`` / ``config_from_flags`` call: a script's presets are built, and its
+``--help`` answers, without importing TensorFlow, and a bad ``--attack`` is still refused before anything runs.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import typing
 from typing import Optional, Tuple
 
@@ -35,13 +40,28 @@ LOCATION_FIELDS = ("preset", "run_name", "logdir_root", "results_root")
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """Base of every settings dataclass: ``__post_init__`` runs the ``validate`` of each class of the MRO."""
+    """Base of every settings dataclass: ``__post_init__`` runs the ``validate`` of each class of the MRO, and its
+    ``validate_specs`` (checks that need the attack registry) when ``tfrobust.attacks`` is already imported."""
 
     def __post_init__(self):
+        self._run_checks("validate")
+        if "tfrobust.attacks" in sys.modules:
+            self._run_checks("validate_specs")
+
+    def _run_checks(self, method: str) -> None:
         for klass in reversed(type(self).__mro__):
-            check = klass.__dict__.get("validate")
+            check = klass.__dict__.get(method)
             if check is not None:
                 check(self)
+
+    def check_specs(self):
+        """Runs every ``validate_specs`` (importing the attack registry); returns ``self``.
+
+        Raises:
+            ValueError: a malformed spec, an unknown attack or setting, naming the flag.
+        """
+        self._run_checks("validate_specs")
+        return self
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +129,8 @@ class AttackSettings(Settings):
 
     def validate(self) -> None:
         check_positive(self.eps, "--eps")
+
+    def validate_specs(self) -> None:
         self.attack_spec()  # a bad spec is refused here, before anything runs
 
     def attack_spec(self, **settings):
@@ -147,6 +169,8 @@ class AutoAttackSettings(Settings):
 
     def validate(self) -> None:
         check_positive(self.autoattack_size, "--autoattack_size", integer=True)
+
+    def validate_specs(self) -> None:
         self.autoattack_spec()
 
     def autoattack_spec(self):
@@ -203,6 +227,8 @@ class ReportSettings(Settings):
     def validate(self) -> None:
         if self.verbose not in (0, 1):
             raise ValueError(f"--verbose takes 0 or 1, got {self.verbose}.")
+
+    def validate_specs(self) -> None:
         self.attack_specs()
 
     def attack_specs(self):

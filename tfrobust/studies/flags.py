@@ -177,7 +177,7 @@ def config_from_flags(config_cls: type, presets: Optional[Mapping[str, Any]] = N
         kind, element = _flag_kind(hints[field.name])
         overrides[field.name] = _convert_list(value, element, field.name) if kind == "list" else value
     if presets is None:
-        return config_cls(**overrides)  # every field has a default; its validation refuses what is missing
+        return _check_specs(config_cls(**overrides))  # every field has a default; validation refuses what is missing
     return make_config(presets, fv["preset"].value, **overrides)
 
 
@@ -196,7 +196,13 @@ def make_config(presets: Mapping[str, Any], preset: str, **overrides):
         raise ValueError(f"Unknown setting(s) {unknown} for {type(base).__name__}; known: {sorted(names)}.")
     if "preset" in names:
         overrides["preset"] = preset
-    return dataclasses.replace(base, **overrides)
+    return _check_specs(dataclasses.replace(base, **overrides))
+
+
+def _check_specs(config):
+    """Runs the config's attack-spec checks (``Settings.check_specs``; they import TensorFlow), if it has any."""
+    check = getattr(config, "check_specs", None)
+    return check() if check is not None else config
 
 
 def setup_logging() -> None:
