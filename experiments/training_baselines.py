@@ -47,18 +47,12 @@ import time
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-import tf_keras as keras
 
-from tfrobust import plotting
-from tfrobust.evaluation.robust_accuracy import robust_accuracy
-from tfrobust.models import build
-from tfrobust.studies import AttackSettings, StudyConfig, StudyReport, compile_classifier, fit, make_optimizer
-from tfrobust.studies import run_script, start
+# TensorFlow-free imports only at the top (``--help`` answers without TensorFlow); the rest inside the functions.
+from tfrobust.studies.config import AttackSettings, StudyConfig
+from tfrobust.studies.flags import run_script
 from tfrobust.studies.published import REFERENCE, PublishedAccuracy
-from tfrobust.studies.report import format_percent
-from tfrobust.training import (AWPModel, CatastrophicOverfittingDetector, EnsembleAdversarialModel,
-                               FastAdversarialModel, GradAlignModel, MARTModel, NFGSMModel, PGDAdversarialModel,
-                               TRADESModel)
+from tfrobust.studies.report import StudyReport, format_percent
 
 EXPERIMENT = "training_baselines"
 METHODS = ("standard", "fgsm_rs", "pgd_at", "trades", "mart", "awp", "grad_align", "n_fgsm", "ensemble_at")
@@ -164,6 +158,8 @@ class BaselinesConfig(AttackSettings, StudyConfig):
                 raise ValueError(f"--{name} must be a positive integer, got {value!r}.")
         if not 0 < self.co_drop < 1:
             raise ValueError(f"--co_drop must be in (0, 1), got {self.co_drop!r}.")
+
+    def validate_specs(self) -> None:
         if self.autoattack:
             from tfrobust.attacks import parse_attack
 
@@ -217,19 +213,17 @@ PRESETS: Dict[str, BaselinesConfig] = {
 }
 
 
-class EpochTimer(keras.callbacks.Callback):
-    """Wall-clock seconds of each training epoch (``seconds``)."""
+def _epoch_timer():
+    """A Keras callback recording the wall-clock seconds of each training epoch in its list ``seconds``."""
+    import tf_keras as keras
 
-    def __init__(self):
-        super().__init__()
-        self.seconds: List[float] = []
-        self._started = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._started)
+    seconds: List[float] = []
+    started: List[float] = []
+    timer = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs=None: started.append(time.perf_counter()),
+        on_epoch_end=lambda epoch, logs=None: seconds.append(time.perf_counter() - started[-1]))
+    timer.seconds = seconds
+    return timer
 
 
 def _median_epoch(seconds: List[float]) -> Optional[float]:
@@ -242,18 +236,25 @@ def _median_epoch(seconds: List[float]) -> Optional[float]:
 def _learning_rate(config: BaselinesConfig, data, peak: float):
     if not config.milestones:
         return peak
+    import tf_keras as keras
+
     steps = data.steps_per_epoch()
     return keras.optimizers.schedules.PiecewiseConstantDecay(
         [m * steps for m in config.milestones], [peak * 0.1 ** i for i in range(len(config.milestones) + 1)])
 
 
 def _optimizer(config: BaselinesConfig, data, peak: Optional[float] = None):
+    from tfrobust.studies.training import make_optimizer
+
     rate = _learning_rate(config, data, config.learning_rate if peak is None else peak)
     return make_optimizer(config.optimizer, rate, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
 def _wrap(method: str, model, config: BaselinesConfig, data, eps: float, static=()):
     """The training wrapper of ``method`` at ``eps`` (None for standard training)."""
+    from tfrobust.training import (AWPModel, EnsembleAdversarialModel, FastAdversarialModel, GradAlignModel,
+                                   MARTModel, NFGSMModel, PGDAdversarialModel, TRADESModel)
+
     steps, step = config.train_steps, config.train_step_size or 2.5 * eps / config.train_steps
     if method == "standard":
         return None
@@ -281,10 +282,15 @@ def _wrap(method: str, model, config: BaselinesConfig, data, eps: float, static=
 
 
 def _train(run, data, config: BaselinesConfig, key: str, method: str, eps: float, epochs: int, *, static=(),
-           learning_rate: Optional[float] = None, detector: Optional[CatastrophicOverfittingDetector] = None,
-           model_name: Optional[str] = None):
-    """Trains (or reloads) one model; returns (deployable model, epoch seconds or None when reloaded)."""
-    timer = EpochTimer()
+           learning_rate: Optional[float] = None, detector=None, model_name: Optional[str] = None):
+    """Trains (or reloads) one model; returns (deployable model, epoch seconds or None when reloaded).
+
+    ``detector``: a ``tfrobust.training.CatastrophicOverfittingDetector`` to train with, or None.
+    """
+    from tfrobust.models import build
+    from tfrobust.studies.training import compile_classifier, fit
+
+    timer = _epoch_timer()
 
     def train(model, callbacks):
         wrapper = _wrap(method, model, config, data, eps, static)
@@ -318,6 +324,8 @@ def _autoattack_spec(config: BaselinesConfig):
 
 
 def _evaluate(run, data, config: BaselinesConfig, key: str, model, method: str, seconds) -> dict:
+    from tfrobust.evaluation.robust_accuracy import robust_accuracy
+
     x, y = data.x_eval, data.y_eval
     pgd_result = robust_accuracy(model, x, y, attack=config.attack_spec(), eps=config.eps)
     entry = {"method": method, "clean_accuracy": pgd_result.clean_accuracy,
@@ -376,6 +384,8 @@ def collapse_epoch(history: List[dict], drop: float, gap: float = 0.3, final_gap
 def _co_run(run, data, config: BaselinesConfig, method: str, eps: float) -> dict:
     key = f"co_{method}_eps{eps:.4g}"
 
+    from tfrobust.training import CatastrophicOverfittingDetector
+
     def compute():
         n = min(config.co_held_size, len(data.x_eval))
         detector = CatastrophicOverfittingDetector(data.x_eval[:n], data.y_eval[:n], eps=eps, seed=config.seed)
@@ -418,9 +428,11 @@ def _co_study(run, data, config: BaselinesConfig) -> dict:
     return study
 
 
-def _co_figure(run, study: dict) -> Optional[str]:
+def _co_figure(run, study: dict, config: BaselinesConfig) -> Optional[str]:
     if study["chosen_eps"] is None:
         return None
+    from tfrobust import plotting
+
     figure = plotting.new_figure(6.5, 4.0)
     axes = figure.add_subplot(1, 1, 1)
     for (method, entry), color in zip(study["runs"].items(), ("tab:red", "tab:blue", "tab:green", "tab:purple")):
@@ -432,7 +444,8 @@ def _co_figure(run, study: dict) -> Optional[str]:
     axes.set_xlabel("epoch")
     axes.set_ylabel("accuracy on the held batch")
     axes.set_ylim(-0.02, 1.02)
-    axes.set_title(f"Catastrophic overfitting at ε={study['chosen_eps']:.3g}")
+    axes.set_title(f"Catastrophic overfitting: {config.model} on {config.dataset}, PGD-10 and FGSM at "
+                   f"ε={study['chosen_eps']:.3g}", fontsize=9)
     axes.legend(fontsize=7, ncol=2)
     return plotting.save_figure(figure, run.path("catastrophic_overfitting.png"))
 
@@ -538,6 +551,8 @@ def run(config: BaselinesConfig) -> dict:
     Returns:
         The content of ``results.json``.
     """
+    from tfrobust.studies.training import start
+
     store, data = start(EXPERIMENT, config)
     static = _static_models(store, data, config) if "ensemble_at" in config.methods else []
     entries = {}
@@ -551,7 +566,7 @@ def run(config: BaselinesConfig) -> dict:
         entries[method] = store.cached(key, compute)
     study = (store.cached("co_study", lambda: _co_study(store, data, config)) if config.co_study
              else {"search": [], "chosen_eps": None, "runs": {}, "skipped": True})
-    figure = _co_figure(store, study)
+    figure = _co_figure(store, study, config)
     return store.finish(_markdown(store, config, entries, study), chosen_eps=study["chosen_eps"],
                         figures=[figure] if figure else [])
 
