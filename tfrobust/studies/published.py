@@ -206,6 +206,26 @@ DISTILLATION_FINDINGS = (
                      "probabilities has zero gradient.", APPARENT_ROBUSTNESS),
 )
 
+#: Papernot et al. 2017, "Practical black-box attacks against machine learning" (AsiaCCS), on MNIST: a substitute
+#: trained from label queries only (Jacobian augmentation, lambda 0.1, 150 initial test digits), FGSM on it at
+#: eps 0.3, transferred. The abstract gives the MetaMind oracle's numbers; the local-DNN substitute accuracy is
+#: from the paper's Sec. 4 (not re-checked here).
+PAPERNOT_BLACK_BOX = {
+    "source": "Papernot et al. 2017, 'Practical black-box attacks against machine learning' (abstract, Sec. 4-5)",
+    "setting": "MNIST oracle (MetaMind DNN), substitute from label queries, FGSM eps=0.3 crafted on the substitute",
+    "queries": 6400,
+    "fgsm_misclassification": 0.8424,
+    "substitute_accuracy": 0.812,  # local MNIST oracle, rho = 6 rounds (Sec. 4, not re-checked)
+    "rounds": 6,
+    "initial_points": 150,
+    "step": 0.1,
+}
+
+#: Dong et al. 2018 (MI-FGSM), Table 1: Inc-v3 -> Inc-v4 success at eps 16/255, I-FGSM vs MI-FGSM.
+DONG_MIFGSM = {"source": "Dong et al. 2018, 'Boosting adversarial attacks with momentum', Table 1",
+               "setting": "ImageNet, crafted on Inc-v3, evaluated on Inc-v4, eps=16/255, 10 iterations",
+               "i_fgsm_success": 0.269, "mi_fgsm_success": 0.436}
+
 #: Temperatures studied by Papernot et al. 2016 (REFERENCE.md).
 PAPERNOT_TEMPERATURES = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 100.0)
 
