@@ -28,28 +28,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
-import numpy as np
-import tf_keras as keras
-
-from tfrobust import plotting
-from tfrobust.attacks import Attack
-from tfrobust.evaluation.epsilon_sweep import epsilon_sweep
-from tfrobust.evaluation.masking import masking_report
-from tfrobust.evaluation.robust_accuracy import predict_labels, robust_accuracy
-from tfrobust.logits import as_logits_model
-from tfrobust.models import build
-from tfrobust.studies.config import check_positive_numbers
-from tfrobust.studies import (QUICK_AUTOATTACK, AttackSettings, AutoAttackSettings, CurveSettings, StudyConfig,
-                              StudyReport, autoattack_accuracy, autoattack_cell, compile_classifier, fit,
-                              make_optimizer, run_script, start)
 from tfrobust.studies import verdicts as v
+from tfrobust.studies.config import (QUICK_AUTOATTACK, AttackSettings, AutoAttackSettings, CurveSettings,
+                                     SeedsSettings, StudyConfig, check_positive_numbers)
+from tfrobust.studies.flags import run_script
 from tfrobust.studies.published import DISTILLATION_FINDINGS, PAPERNOT_TEMPERATURES, SEED_SURVEY
-from tfrobust.studies.report import masking_cell, metric_rows
-from tfrobust.studies.run_store import with_sweeps
-from tfrobust.training.distillation import DistillationModel
-from tfrobust.training.temperature import TemperatureModel, TemperatureScaledModel
 
 EXPERIMENT = "defensive_distillation"
 UNDEFENDED = "undefended"
@@ -60,7 +45,7 @@ ATTACKS = (("pgd_probabilities", "PGD on probabilities (paper)"), ("pgd_logits_c
 
 
 @dataclasses.dataclass(frozen=True)
-class DistillationConfig(CurveSettings, AutoAttackSettings, AttackSettings, StudyConfig):
+class DistillationConfig(SeedsSettings, CurveSettings, AutoAttackSettings, AttackSettings, StudyConfig):
     """Settings of the distillation study (the FGSM curves use the ε grid, on probabilities and with the margin loss).
 
     Attributes:
@@ -78,7 +63,7 @@ class DistillationConfig(CurveSettings, AutoAttackSettings, AttackSettings, Stud
     optimizer: str = "adam"
     momentum: float = 0.5
 
-    SWEEP_FIELDS = ("temperatures", "masking_size")
+    SWEEP_FIELDS = ("temperatures", "masking_size", "seeds")
 
     def validate(self) -> None:
         check_positive_numbers(self.temperatures, "--temperatures")
@@ -86,7 +71,8 @@ class DistillationConfig(CurveSettings, AutoAttackSettings, AttackSettings, Stud
 
 PRESETS: Dict[str, DistillationConfig] = {
     # mnist5k (bundled): Wong et al.'s small MNIST CNN as teacher and student, T in {1, 20, 100}, 5 epochs each.
-    "quick": DistillationConfig(preset="quick", dataset="mnist5k", model="mnist_small", epochs=5, batch_size=64,
+    "quick": DistillationConfig(preset="quick", dataset="mnist5k", model="mnist_small", seeds=(0, 1, 2), epochs=5,
+                                batch_size=64,
                                 learning_rate=1e-3, eval_size=500, eps=0.2, attack="pgd:steps=20,restarts=1",
                                 autoattack=QUICK_AUTOATTACK, autoattack_size=100),
     # Papernot et al. 2016 on MNIST: T in {1, 2, 5, 10, 20, 30, 40, 50, 100}, SGD (lr 0.1, momentum 0.5), batch 128,
@@ -96,11 +82,24 @@ PRESETS: Dict[str, DistillationConfig] = {
                                 epochs=50, batch_size=128, learning_rate=0.1, optimizer="sgd", momentum=0.5,
                                 eval_size=2000, eps=0.3, attack="pgd:steps=40,restarts=1",
                                 epsilons=(0.0, 0.05, 0.1, 0.2, 0.3, 0.4), masking_size=500),
+    # Full Fashion-MNIST (60,000 training images; 2,000 test images attacked), 3 seeds. Budget choices: the small
+    # CNN of the quick preset (Wong et al.'s Conv16-Conv32-FC100, ~15 ms a step of 128 on 2 cores) instead of the
+    # VGG-like (~0.3 s a step: 3 seeds x (1 + 2 T) trainings of 60k images would take hours); T in {1, 20, 100}
+    # (Papernot et al.'s low, mid and high end) instead of nine temperatures; 3 epochs per network (teacher and
+    # student each); ε = 0.1, since Fashion-MNIST's textures break at a smaller radius than MNIST's 0.3.
+    "medium": DistillationConfig(preset="medium", dataset="fashion_mnist", model="mnist_small", seeds=(0, 1, 2),
+                                 temperatures=(1.0, 20.0, 100.0), epochs=3, batch_size=128, learning_rate=1e-3,
+                                 eval_size=2000, eps=0.1, attack="pgd:steps=20,restarts=1",
+                                 epsilons=(0.0, 0.02, 0.05, 0.1, 0.15, 0.2), masking_size=300,
+                                 autoattack=QUICK_AUTOATTACK, autoattack_size=200),
 }
 
 
-def _trained(run, data, config, key: str, wrap) -> keras.Model:
+def _trained(run, data, config, key: str, wrap):
     """The model ``key`` trained through ``wrap(model)``: a training wrapper, or the model itself (plain CE)."""
+    from tfrobust.models import build
+    from tfrobust.studies.training import compile_classifier, fit, make_optimizer
+
     def train(model, callbacks):
         wrapper = wrap(model)
         optimizer = make_optimizer(config.optimizer, config.learning_rate, momentum=config.momentum)
@@ -114,8 +113,18 @@ def _trained(run, data, config, key: str, wrap) -> keras.Model:
                                                 model_name=key.replace("=", "")), train)
 
 
-def _attack_deployed(run, key: str, deployed: keras.Model, temperature: float, data, config) -> dict:
+def _attack_deployed(run, key: str, deployed, temperature: float, data, config, seed: int) -> dict:
     """The four attacks of the module docstring, the FGSM curves, and the masking report."""
+    import tf_keras as keras
+
+    from tfrobust.attacks import Attack
+    from tfrobust.evaluation.epsilon_sweep import epsilon_sweep
+    from tfrobust.evaluation.masking import masking_report
+    from tfrobust.evaluation.robust_accuracy import robust_accuracy
+    from tfrobust.logits import as_logits_model
+    from tfrobust.studies.autoattack import autoattack_accuracy
+    from tfrobust.training.temperature import TemperatureScaledModel
+
     x, y = data.x_eval, data.y_eval
     probabilities = as_logits_model(keras.Sequential([deployed, keras.layers.Softmax()]),
                                     output_kind="probabilities")
@@ -126,7 +135,7 @@ def _attack_deployed(run, key: str, deployed: keras.Model, temperature: float, d
     fgsm_probabilities = epsilon_sweep(probabilities, x, y, attack="fgsm", epsilons=config.epsilons)
     fgsm_margin = epsilon_sweep(deployed, x, y, attack=Attack("fgsm", loss="margin"), epsilons=config.epsilons)
     n = min(config.masking_size, len(x))
-    report = masking_report(deployed, x[:n], y[:n], eps=config.eps, steps=10, seed=config.seed)
+    report = masking_report(deployed, x[:n], y[:n], eps=config.eps, steps=10, seed=seed)
     entry = {
         "clean_accuracy": fgsm_probabilities.clean_accuracy,
         "pgd_probabilities": attacked(probabilities, "ce"),
@@ -141,89 +150,136 @@ def _attack_deployed(run, key: str, deployed: keras.Model, temperature: float, d
     return entry
 
 
-def _evaluate_temperature(run, data, config, temperature: float) -> dict:
+def _evaluate_temperature(run, data, config, temperature: float, seed: int) -> dict:
+    import numpy as np
+
+    from tfrobust.evaluation.robust_accuracy import predict_labels
+    from tfrobust.studies.curves import seeded_entry
+    from tfrobust.training.distillation import DistillationModel
+    from tfrobust.training.temperature import TemperatureModel
+
     started = time.time()
-    teacher = _trained(run, data, config, f"teacher_T={temperature:g}", lambda m: TemperatureModel(m, temperature))
-    student = _trained(run, data, config, f"student_T={temperature:g}",
-                       lambda m: DistillationModel(m, teacher, temperature))
+    student_key, data = seeded_entry(data, f"student_T={temperature:g}", seed)
+    teacher = _trained(run, data, config, seed_key_of(f"teacher_T={temperature:g}", seed),
+                       lambda m: TemperatureModel(m, temperature))
+    student = _trained(run, data, config, student_key, lambda m: DistillationModel(m, teacher, temperature))
     train_seconds = time.time() - started
-    entry = _attack_deployed(run, f"student_T={temperature:g}", student, temperature, data, config)
-    entry.update(temperature=temperature, train_seconds=train_seconds,
+    entry = _attack_deployed(run, student_key, student, temperature, data, config, seed)
+    entry.update(temperature=temperature, seed=seed, train_seconds=train_seconds,
                  teacher_accuracy=float(np.mean(predict_labels(teacher, data.x_eval) == data.y_eval)))
     return entry
 
 
-def _evaluate_undefended(run, data, config) -> dict:
-    model = _trained(run, data, config, UNDEFENDED, lambda m: m)
-    entry = _attack_deployed(run, UNDEFENDED, model, 1.0, data, config)
-    entry.update(temperature=None, teacher_accuracy=None)
+def _evaluate_undefended(run, data, config, seed: int) -> dict:
+    from tfrobust.studies.curves import seeded_entry
+
+    started = time.time()
+    key, data = seeded_entry(data, UNDEFENDED, seed)
+    model = _trained(run, data, config, key, lambda m: m)
+    train_seconds = time.time() - started
+    entry = _attack_deployed(run, key, model, 1.0, data, config, seed)
+    entry.update(temperature=None, seed=seed, train_seconds=train_seconds, teacher_accuracy=None)
     return entry
 
 
-def _verdicts(rows: Dict[str, dict]) -> Dict[str, dict]:
-    distilled = [e for e in rows.values() if e["temperature"] is not None]
-    if UNDEFENDED not in rows or not distilled:
+def seed_key_of(key: str, seed: int) -> str:
+    """``studies.curves.seed_key`` (spelled out here so that --help needs no TensorFlow)."""
+    return f"{key}_seed={seed}"
+
+
+def _verdicts(groups: Dict[str, List[dict]]) -> Dict[str, dict]:
+    """Hottest student against the undefended network over seeds (``verdicts.seed_verdict``: Welch's t-test)."""
+    distilled = [name for name, g in groups.items() if g[0]["temperature"] is not None]
+    if UNDEFENDED not in groups or not distilled:
         return {}
-    base, hot = rows[UNDEFENDED], max(distilled, key=lambda e: e["temperature"])
-    clean = dict(baseline_clean=base["clean_accuracy"], variant_clean=hot["clean_accuracy"], tolerance=0.05)
-    paper = v.robustness_direction(base["pgd_probabilities"], hot["pgd_probabilities"], **clean)
-    real = v.robustness_direction(base["pgd_logits_margin"], hot["pgd_logits_margin"], **clean)
-    apparent = paper == v.MORE_ROBUST and real != v.MORE_ROBUST
+    base = groups[UNDEFENDED]
+    hot = groups[max(distilled, key=lambda name: groups[name][0]["temperature"])]
+    clean = dict(baseline_clean=[e["clean_accuracy"] for e in base], variant_clean=[e["clean_accuracy"] for e in hot],
+                 tolerance=0.05)
+
+    def verdict(metric):
+        return v.seed_verdict([metric(e) for e in base], [metric(e) for e in hot], **clean)
+
+    paper = verdict(lambda e: e["pgd_probabilities"])
+    real = verdict(lambda e: e["pgd_logits_margin"])
+    relative = verdict(lambda e: v.relative_robustness(e["pgd_logits_margin"], e["clean_accuracy"]))
+    if paper["ours"] == v.MORE_ROBUST and real["ours"] != v.MORE_ROBUST:
+        paper["ours"] = v.APPARENT_ROBUSTNESS
+    clean_test = v.welch_test(clean["baseline_clean"], clean["variant_clean"])
     return {
-        "compared": f"student at T={hot['temperature']:g} vs undefended",
-        "paper_attack": {"ours": v.APPARENT_ROBUSTNESS if apparent else paper,
-                         "published": DISTILLATION_FINDINGS[0].direction},
-        "logits_margin": {"ours": real, "published": "no real robustness (Carlini & Wagner; REFERENCE.md)"},
-        "clean_change": hot["clean_accuracy"] - base["clean_accuracy"],
+        "compared": f"student at T={hot[0]['temperature']:g} vs undefended, {len(base)} vs {len(hot)} seeds",
+        "paper_attack": {**paper, "published": DISTILLATION_FINDINGS[0].direction},
+        "logits_margin": {**real, "published": "no real robustness (Carlini & Wagner; REFERENCE.md)"},
+        "logits_margin_relative": {**relative, "published": "not measured"},
+        "clean_change": clean_test.difference,
+        "clean": v.seed_clean_direction(clean["baseline_clean"], clean["variant_clean"]),
+        "test": v.SEED_TEST,
     }
 
 
-def _markdown(run, config: DistillationConfig, rows: Dict[str, dict], verdicts: dict) -> str:
+def _markdown(run, config: DistillationConfig, groups: Dict[str, List[dict]], verdicts: dict) -> str:
+    from tfrobust.studies.autoattack import autoattack_cell
+    from tfrobust.studies.report import StudyReport, masking_cell, mean_std_rows, metric_rows
+
     columns = ([("teacher clean", lambda e: "—" if e["teacher_accuracy"] is None else e["teacher_accuracy"]),
                 ("clean", "clean_accuracy")] + [(label, key) for key, label in ATTACKS]
-               + [(f"AutoAttack on logits (first {config.autoattack_size})", autoattack_cell)]
+               + [("PGD-margin / clean", lambda e: v.relative_robustness(e["pgd_logits_margin"], e["clean_accuracy"])),
+                  (f"AutoAttack on logits (first {config.autoattack_size})", autoattack_cell)]
                + [("masking report", lambda e: masking_cell(e["masking"]))])
     eps_cols = [e for e in config.epsilons if e > 0]
     curves = [(f"{short} ε={eps:.3g}", lambda e, s=sweep, eps=eps: e[s].accuracy_at(eps))
               for sweep, short in zip(SWEEPS, ("probs", "margin")) for eps in eps_cols]
     report = StudyReport("Defensive distillation: the paper's attack vs attacks on logits", run).paragraph(
         f"Papernot et al. 2016 (surveyed in seed 003, `{SEED_SURVEY}`; seed 001 lists distillation as a "
-        f"defence) on {config.dataset}: {config.model} teacher trained at T, student trained at T on the teacher's "
-        f"soft labels, deployed at T=1; {config.epochs} epochs each, batch {config.batch_size}, {config.optimizer} "
-        f"{config.learning_rate:g}. Robust accuracy on {config.eval_size} test examples at ε={config.eps:g} "
-        f"under {config.attack_spec().label}. *Probabilities*: cross entropy on the deployed softmax output at T=1, "
-        f"differentiated through the softmax (the paper's naive attack surface; Papernot et al. used JSMA on that "
-        f"output, we use PGD/FGSM on it). Masking report: Carlini et al. 2019 checks at ε={config.eps:g} on "
-        f"{config.masking_size} examples.")
-    report.table(metric_rows(rows, columns, label="network"))
+        f"defence) on {config.dataset} ({config.train_size or 'all'} training examples): {config.model} teacher "
+        f"trained at T, student trained at T on the teacher's soft labels, deployed at T=1; {config.epochs} epochs "
+        f"each, batch {config.batch_size}, {config.optimizer} {config.learning_rate:g}. Robust accuracy on "
+        f"{config.eval_size} test examples at ε={config.eps:g} under {config.attack_spec().label}. *Probabilities*: "
+        f"cross entropy on the deployed softmax output at T=1, differentiated through the softmax (the paper's naive "
+        f"attack surface; Papernot et al. used JSMA on that output, we use PGD/FGSM on it). Masking report: Carlini "
+        f"et al. 2019 checks at ε={config.eps:g} on {config.masking_size} examples.")
+    report.paragraph(f"Mean ± sample std over the seeds {', '.join(map(str, config.seeds))}; every direction is "
+                     f"called only when {v.SEED_TEST} finds it (and the gain exceeds 0.05), else "
+                     f"\"{v.NO_CLEAR_EFFECT}\".")
+    report.table(mean_std_rows(groups, columns, label="network"))
     report.paragraph("FGSM accuracy vs ε, with cross entropy on the probabilities (paper) and with the margin loss "
-                     "on the logits:").table(metric_rows(rows, curves, label="network"))
+                     "on the logits:").table(mean_std_rows(groups, curves, label="network"))
+    report.section("Every training run").table(metric_rows(
+        {f"{name} (seed {e['seed']})": e for name, group in groups.items() for e in group}, columns[:-2],
+        label="network"))
     report.section("Published findings").findings(DISTILLATION_FINDINGS)
     if verdicts:
-        report.directions(f"Direction of each effect ({verdicts['compared']})", [
+        report.directions(f"Direction of each effect ({verdicts['compared']}; {v.SEED_TEST})", [
             ["attack on probabilities (Papernot et al.)", verdicts["paper_attack"]["published"],
-             verdicts["paper_attack"]["ours"]],
+             v.verdict_cell(verdicts["paper_attack"])],
             ["PGD with margin loss on logits (Carlini & Wagner)", verdicts["logits_margin"]["published"],
-             verdicts["logits_margin"]["ours"]],
+             v.verdict_cell(verdicts["logits_margin"])],
+            ["PGD-margin / clean (matched clean accuracy)", "—", v.verdict_cell(verdicts["logits_margin_relative"])],
             ["clean accuracy change", "small (\"without much change in accuracy\")",
-             f"{verdicts['clean_change']:+.3f}"]], ["effect", "published", "ours"])
-    return report.footer(["attacks_by_temperature.png"]).markdown()
+             f"{verdicts['clean_change']:+.3f} ({verdicts['clean']})"]], ["effect", "published", "ours"])
+    return report.footer(["attacks_by_temperature.png"], note="(error bars: ± std over seeds)").markdown()
 
 
 def run(config: DistillationConfig) -> dict:
-    """Trains the undefended net and a teacher/student pair per T, attacks them; returns results.json."""
+    """Trains the undefended net and a teacher/student pair per (T, seed), attacks them; returns results.json."""
+    from tfrobust.studies.curves import plot_bars_mean_std
+    from tfrobust.studies.run_store import with_sweeps
+    from tfrobust.studies.training import start
+
     store, data = start(EXPERIMENT, config)
     load = with_sweeps(*SWEEPS)
-    rows = {UNDEFENDED: store.cached(UNDEFENDED, lambda: _evaluate_undefended(store, data, config), load=load)}
+    groups = {UNDEFENDED: [store.cached(seed_key_of(UNDEFENDED, s), lambda s=s: _evaluate_undefended(
+        store, data, config, s), load=load) for s in config.seeds]}
     for t in config.temperatures:
-        rows[f"student T={t:g}"] = store.cached(f"T={t:g}", lambda t=t: _evaluate_temperature(store, data, config, t),
-                                                load=load)
-    path = store.path("attacks_by_temperature.png")
-    plotting.plot_grouped_bars(list(rows), {"clean": [e["clean_accuracy"] for e in rows.values()],
-                                            **{label: [e[key] for e in rows.values()] for key, label in ATTACKS}},
-                               path, title=f"Defensive distillation, PGD at ε={config.eps:g} ({config.dataset})")
-    verdicts = _verdicts(rows)
-    return store.finish(_markdown(store, config, rows, verdicts), verdicts=verdicts, figures=[path])
+        groups[f"student T={t:g}"] = [store.cached(seed_key_of(f"T={t:g}", s), lambda t=t, s=s: _evaluate_temperature(
+            store, data, config, t, s), load=load) for s in config.seeds]
+    path = plot_bars_mean_std(
+        list(groups), {"clean": [[e["clean_accuracy"] for e in g] for g in groups.values()],
+                       **{label: [[e[key] for e in g] for g in groups.values()] for key, label in ATTACKS}},
+        store.path("attacks_by_temperature.png"),
+        title=f"Defensive distillation, PGD at ε={config.eps:g} ({config.dataset})")
+    verdicts = _verdicts(groups)
+    return store.finish(_markdown(store, config, groups, verdicts), verdicts=verdicts, figures=[path])
 
 
 if __name__ == "__main__":

@@ -238,6 +238,39 @@ def plot_sweeps_mean_std(sweeps: Mapping[str, Sequence[SweepResult]], path: str,
     return plotting.save_figure(fig, path)
 
 
+def plot_bars_mean_std(groups: Sequence[str], series: Mapping[str, Sequence[Sequence[float]]], path: str, *,
+                       title: str = "", ylabel: str = "accuracy",
+                       reference: Optional[Mapping[str, Sequence[Optional[float]]]] = None) -> str:
+    """Grouped bars of the mean over seeds with ± std error bars; ``series[name][group]`` is one value per seed.
+
+    ``reference`` (optional, e.g. the published numbers) is drawn as black ticks on the first series' bars.
+    """
+    fig = plotting.new_figure(width=max(6.0, 0.9 * len(groups) + 2), height=4.0)
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / max(1, len(series))
+    positions = np.arange(len(groups))
+    for i, (name, per_group) in enumerate(series.items()):
+        values = [np.asarray(list(v), np.float64) for v in per_group]
+        means = [v.mean() for v in values]
+        stds = [v.std(ddof=1) if v.size > 1 else 0.0 for v in values]
+        offset = positions - 0.4 + width * (i + 0.5)
+        n = max(v.size for v in values) if values else 0
+        ax.bar(offset, means, width=width, yerr=stds, capsize=3, label=f"{name} (n={n})")
+        if reference and i < len(reference):
+            ref_name, ref_values = list(reference.items())[i]
+            points = [(o, r) for o, r in zip(offset, ref_values) if r is not None]
+            if points:
+                ax.scatter(*zip(*points), marker="_", s=300, color="black", zorder=3, label=ref_name)
+    ax.set_xticks(positions)
+    ax.set_xticklabels(groups, rotation=30, ha="right")
+    ax.set_ylabel(ylabel + " (mean ± std over seeds)")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return plotting.save_figure(fig, path)
+
+
 def plot_seed_curves(entries: Mapping[str, Sequence[CurveMeasures]], results_dir: str, stem: str,
                      title: str) -> List[str]:
     """Seed 004's two panels with mean ± std error bars over seeds; writes ``<stem>_accuracy.png``, ``_drop.png``."""

@@ -65,6 +65,26 @@ def metric_rows(entries: Mapping[str, Any], columns: Sequence[Column], label: st
     return rows
 
 
+def mean_std_rows(groups: Mapping[str, Sequence[Any]], columns: Sequence[Column], label: str) -> List[Dict[str, Any]]:
+    """``metric_rows`` over seeds: one row per group of entries (one entry per seed), each number mean ± std.
+
+    A column whose values are not numbers (a masking cell, an AutoAttack label) shows its distinct values.
+    """
+    from tfrobust.studies.verdicts import format_mean_std
+
+    rows = []
+    for name, entries in groups.items():
+        row: Dict[str, Any] = {label: name, "seeds": len(entries)}
+        for header, source in columns:
+            values = [source(e) if callable(source) else e[source] for e in entries]
+            if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values):
+                row[header] = format_mean_std(values)
+            else:
+                row[header] = "; ".join(dict.fromkeys(str(x) for x in values))
+        rows.append(row)
+    return rows
+
+
 class StudyReport:
     """Builds a study's ``results.md`` block by block (each method returns the report, for chaining).
 

@@ -177,3 +177,26 @@ def relative_robustness(robust_accuracy: float, clean_accuracy: float) -> float:
     robust / clean compares the fraction of correctly classified examples the attack leaves correct.
     """
     return float(robust_accuracy) / float(clean_accuracy) if clean_accuracy > 0 else 0.0
+
+
+def seed_verdict(baseline: Sequence[float], variant: Sequence[float], **direction) -> dict:
+    """``seed_direction`` with what stands behind it, for a results.json verdict and a table row.
+
+    Args:
+        baseline, variant: the robustness number of each model, one value per seed.
+        **direction: ``seed_direction``'s keyword arguments (``higher_is_robust``, the clean accuracies, ...).
+
+    Returns:
+        ``{"ours": direction, "baseline": "m ± s (n=k)", "variant": ..., "difference", "p" (None with one seed),
+        "test": SEED_TEST}``.
+    """
+    test = welch_test(baseline, variant, alpha=direction.get("alpha", 0.05))
+    return {"ours": seed_direction(baseline, variant, **direction), "baseline": format_mean_std(baseline),
+            "variant": format_mean_std(variant), "difference": test.difference,
+            "p": float(test.p_value) if np.isfinite(test.p_value) else None, "test": SEED_TEST}
+
+
+def verdict_cell(verdict: dict) -> str:
+    """``"more robust (0.61 ± 0.02 (n=3) vs 0.52 ± 0.01 (n=3), p=0.003)"``: a ``seed_verdict`` in one cell."""
+    p = "no test (one seed)" if verdict.get("p") is None else f"p={verdict['p']:.3g}"
+    return f"{verdict['ours']} ({verdict['variant']} vs {verdict['baseline']}, {p})"
