@@ -22,10 +22,9 @@ accountant); confident GNMax 98.5% at epsilon 0.59 (2018, data-dependent).
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
-import tensorflow as tf
 import tf_keras as keras
 
 from tfrobust.logits import as_logits_model
@@ -33,12 +32,12 @@ from tfrobust.privacy.accounting import privacy_cost  # noqa: F401  (re-exported
 from tfrobust.validation import check_images, check_positive
 
 
-def _fit(build, x, y, *, epochs, batch_size, learning_rate, seed, verbose):
+def _fit(build, x, y, *, epochs, batch_size, learning_rate, seed, verbose, callbacks=()):
     if seed is not None:
         keras.utils.set_random_seed(seed)
     model = build()
     model.compile(keras.optimizers.Adam(learning_rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose)
+    model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose, callbacks=list(callbacks))
     return model
 
 
@@ -125,12 +124,20 @@ def confident_gnmax(histogram, *, threshold: float, sigma1: float, sigma2: float
 
 
 def train_student(x_public, labels, *, build: Callable[[], keras.Model], epochs: int = 10, batch_size: int = 64,
-                  learning_rate: float = 1e-3, seed: Optional[int] = 0, verbose: int = 0) -> keras.Model:
-    """Trains the student on the public images the aggregator labelled (labels < 0: unanswered, skipped)."""
+                  learning_rate: float = 1e-3, seed: Optional[int] = 0, verbose: int = 0,
+                  callbacks: Sequence[keras.callbacks.Callback] = ()) -> keras.Model:
+    """Trains the student on the public images the aggregator labelled (labels < 0: unanswered, skipped).
+
+    Args:
+        x_public: the public queries.
+        labels: the aggregator's answers, -1 where it did not answer.
+        build, epochs, batch_size, learning_rate, seed, verbose: as ``train_teachers``.
+        callbacks: Keras callbacks of the student's ``fit`` (e.g. TensorBoard).
+    """
     x = check_images(x_public).numpy()
     labels = np.asarray(labels).reshape(-1)
     keep = labels >= 0
     if not keep.any():
         raise ValueError("No public query was answered; lower the threshold or raise the number of queries.")
     return _fit(build, x[keep], labels[keep], epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                seed=seed, verbose=verbose)
+                seed=seed, verbose=verbose, callbacks=callbacks)
