@@ -5,7 +5,8 @@ Guo, Pleiss, Sun & Weinberger (2017), "On calibration of modern neural networks"
 - Confidence of an example: p_hat = max_k softmax(z)_k; prediction y_hat = argmax_k z_k.
 - M equal-width bins B_m = ((m-1)/M, m/M], m = 1..M (M = 15 in the paper).
 - acc(B_m) = share of correct predictions in B_m, conf(B_m) = mean confidence in B_m.
-- ECE = sum_m |B_m| / n * |acc(B_m) - conf(B_m)|.
+- ECE = sum_m |B_m| / n * |acc(B_m) - conf(B_m)|. ``confidence_reliability`` bins any confidence score the
+  same way (e.g. a Deep k-NN's credibility, Papernot & McDaniel 2018), ``reliability_diagram`` the softmax's.
 - Temperature scaling: one scalar T > 0 fitted on a validation split by minimising the negative
   log-likelihood NLL(T) = mean_i [logsumexp(z_i / T) - z_{i, y_i} / T]. NLL is convex in
   beta = 1/T (a log-sum-exp of functions linear in beta), so a safeguarded Newton iteration on beta
