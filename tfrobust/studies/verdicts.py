@@ -200,3 +200,30 @@ def verdict_cell(verdict: dict) -> str:
     """``"more robust (0.61 ± 0.02 (n=3) vs 0.52 ± 0.01 (n=3), p=0.003)"``: a ``seed_verdict`` in one cell."""
     p = "no test (one seed)" if verdict.get("p") is None else f"p={verdict['p']:.3g}"
     return f"{verdict['ours']} ({verdict['variant']} vs {verdict['baseline']}, {p})"
+
+
+def spearman_rho(ours: dict, theirs: dict) -> dict:
+    """Spearman's rank correlation of two rankings of the same names (e.g. activations by robust accuracy).
+
+    ρ = 1 - 6 Σ d_i² / (n (n² - 1)) without ties (d_i: the difference of name i's ranks); with ties, Pearson's
+    correlation of the average ranks (``scipy.stats.spearmanr``). Only names present in both are ranked.
+
+    Args:
+        ours, theirs: name -> number (higher = ranked first).
+
+    Returns:
+        ``{"rho", "p" (two-sided; None below 3 names), "n", "names"}``; rho is None below 2 names or when a side
+        is constant.
+    """
+    names = [name for name in ours if name in theirs and ours[name] is not None and theirs[name] is not None]
+    if len(names) < 2:
+        return {"rho": None, "p": None, "n": len(names), "names": names}
+    a = np.asarray([ours[n] for n in names], np.float64)
+    b = np.asarray([theirs[n] for n in names], np.float64)
+    if np.all(a == a[0]) or np.all(b == b[0]):
+        return {"rho": None, "p": None, "n": len(names), "names": names}
+    from scipy import stats
+
+    rho, p = stats.spearmanr(a, b)
+    return {"rho": float(rho), "p": float(p) if len(names) >= 3 and np.isfinite(p) else None, "n": len(names),
+            "names": names}
