@@ -12,6 +12,12 @@ less and *transfer* better to other models; the paper reports MI-FGSM from Inc-v
 Inception/ResNet models far more often than I-FGSM (e.g. 26.9% -> 43.6% against Inc-v4 at eps 16/255).
 ``mu = 0`` is I-FGSM (Kurakin et al. 2017). The last iterate is returned, as in the paper.
 
+``random_start=True`` starts from a uniform random point of the eps-ball (x*_0 = x + U(-eps, eps)); with
+``mu = 0`` and Madry's step 2.5 eps / T this is PGD (Madry et al. 2018) returning its *last* iterate,
+the form in which PGD is used for transfer: ``tfrobust.attacks.transfer.transfer_pgd``. (``pgd`` returns
+the first iterate that fools the source model, right for white-box evaluation, but such an example lies
+just across the source's decision boundary and rarely transfers.)
+
 The step and the projection are the shared PGD step (``tfrobust.attacks.pgd_step.ascent_step``); the
 momentum is the only difference from PGD without random start.
 """
@@ -20,8 +26,10 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfrobust.attacks import _compiled
-from tfrobust.attacks._inputs import check_batch_size, check_flag, check_loss_classes, check_seed, chunks, prepare
+from tfrobust.attacks._inputs import (check_batch_size, check_flag, check_loss_classes, check_seed, chunks,
+                                      make_generator, prepare)
 from tfrobust.attacks.info import attack_info, measure_outcome
+from tfrobust.attacks.norms import random_start as draw_random_start
 from tfrobust.attacks.pgd_step import ascent_step
 from tfrobust.attacks.registry import register
 from tfrobust.validation import LOSSES, NORMS, check_choice, check_epsilon, check_positive
@@ -38,8 +46,8 @@ def _l1_normalised(grad):
 
 def _steps_fn(norm: str, loss: str, targeted: bool):
     def build(logits_model):
-        def mifgsm_steps(x, labels, source, step_size, decay, eps, lo, hi, n_steps):
-            x_adv, momentum = x, tf.zeros_like(x)
+        def mifgsm_steps(x, x_start, labels, source, step_size, decay, eps, lo, hi, n_steps):
+            x_adv, momentum = x_start, tf.zeros_like(x)
             for _ in tf.range(n_steps):
                 _, grad, _ = _compiled.input_gradient(logits_model, x_adv, labels, source, loss, targeted)
                 momentum = decay * momentum + _l1_normalised(grad)
@@ -50,7 +58,8 @@ def _steps_fn(norm: str, loss: str, targeted: bool):
 
 
 def mifgsm(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.0, 1.0), seed=None,
-           batch_size=None, return_info=False, steps=DEFAULT_STEPS, decay=DEFAULT_DECAY, step_size=None):
+           batch_size=None, return_info=False, steps=DEFAULT_STEPS, decay=DEFAULT_DECAY, step_size=None,
+           random_start=False):
     """Momentum iterative FGSM (Dong et al. 2018), the transfer-strengthened iterative attack.
 
     Args:
@@ -62,12 +71,14 @@ def mifgsm(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(
         loss: attack loss, "ce" (the paper), "margin" or "dlr".
         targeted: y are target labels; the loss is descended towards them.
         bounds: (low, high) pixel range.
-        seed: accepted for the common contract; MI-FGSM is deterministic.
+        seed: seed of the random start (MI-FGSM itself is deterministic).
         batch_size: if given, attack x in chunks of this many examples.
         return_info: also return ``tfrobust.attacks.info.attack_info``'s dict.
         steps: number of iterations T, integer > 0 (10 in the paper).
         decay: momentum decay factor mu >= 0 (1.0 in the paper; 0 gives I-FGSM).
         step_size: step alpha; ``None`` gives the paper's ``eps / steps``.
+        random_start: start from a uniform random point of the eps-ball instead of x (with ``decay=0``: PGD's
+            last iterate).
 
     Returns:
         x_adv, float32 like x, the last iterate; with ``return_info`` the pair (x_adv, info) with the keys of
@@ -87,7 +98,8 @@ def mifgsm(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(
     if step_size is None:
         step_size = eps / steps if eps > 0 else 1.0
     step_size = check_positive(step_size, "step_size")
-    check_seed(seed)
+    seed = check_seed(seed)
+    random_start = check_flag(random_start, "random_start")
     batch_size = check_batch_size(batch_size)
     inputs = prepare(model, x, y, bounds, targeted=targeted)
     check_loss_classes(loss, inputs.model.num_classes, targeted)
@@ -99,10 +111,13 @@ def mifgsm(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(
                                         _steps_fn(norm, loss, targeted))
         scalars = [tf.constant(v, tf.float32) for v in (step_size, float(decay), eps, inputs.lo, inputs.hi)]
         pieces = []
+        generator = make_generator(seed) if random_start else None
         for part in chunks(tuple(inputs.x.shape), batch_size):
             x_part, labels = inputs.x[part], inputs.labels[part]
+            x_start = (draw_random_start(x_part, eps, norm, inputs.lo, inputs.hi, generator=generator)
+                       if random_start else x_part)
             source = _compiled.source_labels(inputs.model, x_part, labels, loss, targeted)
-            pieces.append(run(x_part, labels, source, *scalars, tf.constant(steps)))
+            pieces.append(run(x_part, x_start, labels, source, *scalars, tf.constant(steps)))
         x_adv = pieces[0] if len(pieces) == 1 else tf.concat(pieces, axis=0)
     if not return_info:
         return x_adv
@@ -115,6 +130,8 @@ def _label(settings) -> str:
     text = f"mifgsm-{settings['steps']}"
     if settings.get("decay", DEFAULT_DECAY) != DEFAULT_DECAY:
         text += f"-mu{settings['decay']:g}"
+    if settings.get("random_start"):
+        text += "-rs"
     return text if settings["norm"] == "linf" else f"{text}-{settings['norm']}"
 
 

@@ -16,8 +16,8 @@ periodic step size lambda_rho = lambda * (-1)^floor(rho / tau) of the paper's Se
 MNIST run (rho = 6 rounds, 150 initial points, 6,400 label queries) gives an 81% accurate substitute whose
 FGSM examples at eps = 0.3 are misclassified by the target 84.24% of the time.
 
-Adversarial examples are then crafted white-box on the substitute (any registered attack: FGSM, PGD,
-MI-FGSM, ...) and given to the target: ``transfer_attack``.
+Adversarial examples are then crafted white-box on the substitute (any registered attack: FGSM, MI-FGSM,
+PGD's last iterate ``transfer_pgd``, ...) and given to the target: ``transfer_attack``.
 """
 from __future__ import annotations
 
@@ -178,6 +178,32 @@ def train_substitute(oracle: Callable, x_initial, *, build: Callable[[], keras.M
     queries = getattr(oracle, "queries", queries_before + len(x)) - queries_before
     return Substitute(model=model, queries=int(queries), dataset_sizes=sizes, accuracy=accuracy,
                       agreement=agreement)
+
+
+def transfer_pgd(eps: float, *, steps: int = 20, seed: Optional[int] = 0, norm: str = "linf"):
+    """PGD (Madry et al. 2018) as a transfer attack: random start, step 2.5 eps / steps, the *last* iterate.
+
+    x*_0 = x + U(-eps, eps);  x*_{t+1} = clip(x + P_eps(x*_t + 2.5 eps / T * sign(grad J(x*_t, y)) - x)), t < T.
+
+    ``tfrobust.attacks.pgd`` returns, per example, the first iterate that fools the model it attacks: right for
+    a white-box robust accuracy, but such an example sits just across the *source's* boundary and rarely fools
+    another model. The last iterate climbs the source's loss for all T steps. It is MI-FGSM with decay 0 and a
+    random start (``tfrobust.attacks.mifgsm``), returned as an ``Attack`` spec.
+
+    Args:
+        eps: the radius the attack will be run at (fixes the step size).
+        steps: T, integer > 0.
+        seed: seed of the random start.
+        norm: "linf" or "l2".
+
+    Returns:
+        ``Attack("mifgsm", decay=0.0, random_start=True, steps=steps, step_size=2.5 * eps / steps, ...)``.
+    """
+    from tfrobust.attacks.spec import Attack  # the spec imports every attack's module; import late
+
+    steps = int(check_positive(steps, "steps", integer=True))
+    return Attack("mifgsm", decay=0.0, random_start=True, steps=steps,
+                  step_size=2.5 * float(check_positive(eps, "eps")) / steps, seed=seed, norm=norm)
 
 
 def transfer_attack(target, source, x, y, *, attack="pgd", eps, bounds=(0.0, 1.0), **attack_kwargs) -> Dict:
