@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from tfrobust.attacks import pgd
-from tfrobust.evaluation.deep_knn import DeepKNN, credibility_auroc
+from tfrobust.evaluation.deep_knn import DeepKNN, credibility_auroc, credibility_reliability
 
 pytest.importorskip("faiss")
 
@@ -47,3 +47,17 @@ def test_auroc_formula():
     assert credibility_auroc([0.9, 0.8], [0.1, 0.2]) == 1.0
     assert credibility_auroc([0.5], [0.5]) == 0.5
     assert credibility_auroc([0.1, 0.2], [0.9, 0.8]) == 0.0
+
+
+def test_p_values_are_valid_and_credibility_is_binned(dknn, mnist5k):
+    _, _, x_test, y_test = mnist5k
+    x, y = x_test[2::4], y_test[2::4]  # 250 clean digits outside the calibration split
+    result = dknn.predict(x)
+    true_p = result["p_values"][np.arange(len(y)), y]
+    # conformal validity: the true label's p-value is about uniform, P(p <= t) ~ t
+    for t in (0.2, 0.5):
+        assert abs(np.mean(true_p <= t) - t) < 0.1  # measured 0.200, 0.508
+    diagram = credibility_reliability(result, y, n_bins=10)
+    assert diagram.count.sum() == len(y)
+    assert diagram.accuracy_overall == pytest.approx(np.mean(result["prediction"] == y))
+    assert diagram.confidence_overall == pytest.approx(result["credibility"].mean())

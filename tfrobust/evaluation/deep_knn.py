@@ -156,19 +156,31 @@ def credibility_auroc(clean_credibility, adversarial_credibility) -> float:
     return float(less + 0.5 * ties)
 
 
-def credibility_reliability(result: Dict[str, np.ndarray], labels, n_bins: int = 15) -> ReliabilityDiagram:
-    """Reliability diagram (and ECE) of DkNN credibility as the confidence of the DkNN prediction.
+def credibility_reliability(result: Dict[str, np.ndarray], labels, n_bins: int = 15, *,
+                            score: str = "credibility") -> ReliabilityDiagram:
+    """Reliability diagram (and ECE) of a DkNN score taken as the confidence of the DkNN prediction.
+
+    Credibility is a conformal p-value: on inputs like the calibration split the true label's p-value is about
+    uniform on [0, 1], so credibility ranks how well the training data support a prediction rather than giving
+    the probability that it is right; a large ECE on clean inputs is expected. Confidence (one minus the second
+    largest p-value) is the other score the paper defines.
 
     Args:
         result: ``DeepKNN.predict``'s output.
         labels: (N,) true labels.
         n_bins: equal-width confidence bins (15 as Guo et al. 2017).
+        score: "credibility" or "confidence".
 
     Returns:
-        ``ReliabilityDiagram``: accuracy of the DkNN prediction against mean credibility per bin, and the ECE.
+        ``ReliabilityDiagram``: accuracy of the DkNN prediction against the mean score per bin, and the ECE.
+
+    Raises:
+        ValueError: an unknown score, labels of the wrong length.
     """
+    if score not in ("credibility", "confidence"):
+        raise ValueError(f"score must be 'credibility' or 'confidence', got {score!r}.")
     labels = np.asarray(labels).reshape(-1)
     if labels.shape[0] != result["prediction"].shape[0]:
         raise ValueError(f"labels must have one entry per prediction ({result['prediction'].shape[0]}), "
                          f"got {labels.shape[0]}.")
-    return confidence_reliability(result["credibility"], result["prediction"] == labels, n_bins=n_bins)
+    return confidence_reliability(result[score], result["prediction"] == labels, n_bins=n_bins)
