@@ -16,16 +16,11 @@ import dataclasses
 from typing import Dict
 
 import numpy as np
-import tensorflow as tf
-import tf_keras as keras
 
-from tfrobust import data as tfr_data
-from tfrobust.backdoor import Trigger, apply_trigger, attack_success_rate, distill_on_pristine, poison, retrain_top
-from tfrobust.backdoor import spectral_signatures
-from tfrobust.backdoor.badnets import accuracy
-from tfrobust.models import build
-from tfrobust.studies import StudyConfig, StudyReport, compile_classifier, run_script, start
-from tfrobust.studies.report import format_percent, training_summary
+# TensorFlow-free imports only at the top (``--help`` answers without TensorFlow); the rest inside the functions.
+from tfrobust.studies.config import StudyConfig
+from tfrobust.studies.flags import run_script
+from tfrobust.studies.report import StudyReport, format_percent, training_summary
 
 EXPERIMENT = "backdoors"
 
@@ -75,6 +70,7 @@ PRESETS: Dict[str, BackdoorConfig] = {
 
 
 def _sklearn_digits_28():
+    import tensorflow as tf
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -84,6 +80,11 @@ def _sklearn_digits_28():
 
 
 def _train(store, key, config, data, x, y):
+    import tf_keras as keras
+
+    from tfrobust.models import build
+    from tfrobust.studies.training import compile_classifier
+
     def train(model, callbacks):
         compile_classifier(model, keras.optimizers.Adam(config.learning_rate))
         model.fit(x, y, batch_size=config.batch_size, epochs=config.epochs, callbacks=callbacks, verbose=2)
@@ -92,6 +93,13 @@ def _train(store, key, config, data, x, y):
 
 def run(config: BackdoorConfig) -> dict:
     """Trains the clean and backdoored models and measures every backdoor number; returns results.json."""
+    from tfrobust import data as tfr_data
+    from tfrobust.backdoor import (Trigger, apply_trigger, attack_success_rate, distill_on_pristine, poison,
+                                   retrain_top, spectral_signatures)
+    from tfrobust.backdoor.badnets import accuracy
+    from tfrobust.models import build
+    from tfrobust.studies.training import start
+
     store, data = start(EXPERIMENT, config)
     x_train, y_train = tfr_data.load_numpy(config.dataset, "train", take=config.train_size)
     x_test, y_test = data.x_eval, data.y_eval
