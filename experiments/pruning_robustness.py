@@ -18,16 +18,10 @@ import dataclasses
 import time
 from typing import Dict, Tuple
 
-import tf_keras as keras
-
-from tfrobust.models import build
-from tfrobust.studies import CurveSettings, StudyConfig, StudyReport, compile_classifier, fit, run_script, start
-from tfrobust.studies.config import SeedsSettings
-from tfrobust.studies.curves import SEED_004_PAPER_EPSILONS, curve_sections, curve_study, fgsm_curves, seeded_entry
+from tfrobust.studies.config import SEED_004_PAPER_EPSILONS, CurveSettings, SeedsSettings, StudyConfig
+from tfrobust.studies.flags import run_script
 from tfrobust.studies.published import PRUNING_FINDINGS, SEED_004_SPARSITIES, SEED_COMPRESSION
-from tfrobust.studies.report import training_summary
 from tfrobust.studies.verdicts import SEED_TEST
-from tfrobust.training.pruning import measured_sparsity, prune, pruning_callbacks, strip
 
 EXPERIMENT = "pruning_robustness"
 
@@ -83,6 +77,13 @@ def _key(model_name: str, sparsity: float) -> str:
 
 
 def _train_and_evaluate(run, data, config: PruningConfig, model_name: str, sparsity: float, seed: int):
+    import tf_keras as keras
+
+    from tfrobust.models import build
+    from tfrobust.studies.curves import fgsm_curves, seeded_entry
+    from tfrobust.studies.training import compile_classifier, fit
+    from tfrobust.training.pruning import measured_sparsity, prune, pruning_callbacks, strip
+
     key, data = seeded_entry(data, _key(model_name, sparsity), seed)
     total_steps = config.epochs * data.steps_per_epoch()
     begin = int(config.begin_fraction * total_steps)
@@ -111,6 +112,9 @@ def _train_and_evaluate(run, data, config: PruningConfig, model_name: str, spars
 
 
 def _markdown(run, config: PruningConfig, study) -> str:
+    from tfrobust.studies.curves import curve_sections
+    from tfrobust.studies.report import StudyReport, training_summary
+
     report = StudyReport("Magnitude pruning and FGSM robustness", run).paragraph(
         f"Reproduces seed 004 (`{SEED_COMPRESSION}`), Section 4.1, Figures 8-11, on {training_summary(config)}. "
         f"Pruning: polynomial schedule (power 3) from {config.begin_fraction:.0%} to {config.end_fraction:.0%} of "
@@ -136,6 +140,9 @@ def _markdown(run, config: PruningConfig, study) -> str:
 
 def run(config: PruningConfig) -> dict:
     """Trains and prunes every (model, sparsity) not finished yet, attacks them; returns results.json."""
+    from tfrobust.studies.curves import curve_study
+    from tfrobust.studies.training import start
+
     store, data = start(EXPERIMENT, config)
     study = curve_study(store, config.models, sorted(config.sparsities), key=_key, label=lambda s: f"{s:.0%}",
                         measure=lambda m, s, seed: _train_and_evaluate(store, data, config, m, s, seed),

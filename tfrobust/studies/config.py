@@ -34,6 +34,9 @@ def check_positive_numbers(values, flag: str) -> None:
         raise ValueError(f"{flag} takes comma-separated finite numbers > 0, got {shown}.")
 
 
+#: The ε grid of the seed-004 paper presets (Imagenette, pixel units): up to 16/255.
+SEED_004_PAPER_EPSILONS = (0.0, 1 / 255, 2 / 255, 3 / 255, 4 / 255, 6 / 255, 8 / 255, 12 / 255, 16 / 255)
+
 #: Config fields that only say where to write; changing them never invalidates earlier results.
 LOCATION_FIELDS = ("preset", "run_name", "logdir_root", "results_root")
 

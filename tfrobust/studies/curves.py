@@ -22,6 +22,7 @@ import numpy as np
 from tfrobust import plotting
 from tfrobust.attacks import minimal_epsilon
 from tfrobust.evaluation.epsilon_sweep import SweepResult, epsilon_sweep
+from tfrobust.studies.config import SEED_004_PAPER_EPSILONS  # noqa: F401  (re-exported)
 from tfrobust.studies.run_store import RunStore
 from tfrobust.studies.verdicts import (SEED_TEST, clean_direction, format_mean_std, relative_robustness,
                                       robustness_direction, seed_clean_direction, seed_direction, welch_test)
@@ -139,8 +140,6 @@ def plot_curves(entries: Mapping[str, CurveMeasures], results_dir: str, stem: st
     return [accuracy, drop]
 
 
-#: The ε grid of the seed-004 paper presets (Imagenette, pixel units): up to 16/255.
-SEED_004_PAPER_EPSILONS = (0.0, 1 / 255, 2 / 255, 3 / 255, 4 / 255, 6 / 255, 8 / 255, 12 / 255, 16 / 255)
 
 
 def seed_key(key: str, seed: int) -> str:
