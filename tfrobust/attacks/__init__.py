@@ -13,6 +13,13 @@ return_info, **settings)``:
   ``tfrobust.attacks.universal`` for v on training images and held-out fooling rates).
 - ``noise``: random sign noise, the baseline every attack must beat (Carlini et al. 2019).
 
+Not eps-ball attacks (no radius; called directly, not registered):
+
+- ``train_patch`` / ``patch_success``: a universal targeted adversarial patch trained with EOT over location,
+  rotation and scale (Brown et al. 2017; ``tfrobust.attacks.patch``).
+- ``rp2``: a masked perturbation robust to brightness, contrast and noise (Eykholt et al. 2018;
+  ``tfrobust.attacks.rp2``).
+
 Minimal-perturbation attacks, returning a ``MinimalPerturbation`` (per-example norms):
 
 - ``optimization_attack``: minimal-L2 box-constrained attack with a search over c (Szegedy et al. 2014).
@@ -35,9 +42,11 @@ from tfrobust.attacks.mifgsm import mifgsm
 from tfrobust.attacks.minimal_epsilon import minimal_epsilon
 from tfrobust.attacks.noise import noise
 from tfrobust.attacks.optimization import optimization_attack
+from tfrobust.attacks.patch import apply_patch, patch_success, train_patch
 from tfrobust.attacks.pgd import pgd
 from tfrobust.attacks.registry import register
 from tfrobust.attacks.rfgsm import rfgsm
+from tfrobust.attacks.rp2 import rp2, sticker_mask
 from tfrobust.attacks.square import square
 from tfrobust.attacks.universal import uap, universal_perturbation
 from tfrobust.attacks.spec import Attack, CallableAttack, as_attack, make_attack, parse_attack
@@ -45,6 +54,7 @@ from tfrobust.attacks.spec import Attack, CallableAttack, as_attack, make_attack
 __all__ = [
     "fgsm", "rfgsm", "pgd", "noise", "optimization_attack", "minimal_epsilon",
     "apgd", "apgd_targeted", "square", "autoattack", "mifgsm", "uap", "universal_perturbation",
+    "train_patch", "patch_success", "apply_patch", "rp2", "sticker_mask",
     "fab", "fab_minimal", "carlini_wagner_l2", "deepfool", "deepfool_step", "eot", "is_randomized",
     "Attack", "CallableAttack", "as_attack", "make_attack", "parse_attack",
     "INFO_KEYS", "MinimalPerturbation", "attack_info", "register", "registry",

@@ -276,3 +276,21 @@ DKNN_PUBLISHED = {
 SALIENCY_FINDING = ("Tsipras et al. 2019, Fig. 2 (MNIST, CIFAR-10, ImageNet): the loss gradients of adversarially "
                     "trained models align with perceptually relevant features and look like the images; those of "
                     "standard models look like noise (qualitative, no number).")
+
+
+# --------------------------------------------------------------------------------------------
+# Universal perturbations and physical attacks (issue 12): the cited papers' headline numbers, datasets named.
+# --------------------------------------------------------------------------------------------
+#: measure -> (the paper's number as printed, its source and dataset). Our MNIST numbers are printed beside them.
+UNIVERSAL_PHYSICAL_PUBLISHED: Dict[str, Tuple[str, str]] = {
+    "uap_deepfool": ("78-93% held-out fooling rate at L-inf xi = 10/255",
+                     "Moosavi-Dezfooli et al. 2017, Table 1, ILSVRC 2012 validation (CaffeNet ... ResNet-152)"),
+    "uap_sgd": ("top-1 accuracy below 20% under the universal perturbation",
+                "Shafahi et al. 2020 (AAAI), abstract, ImageNet"),
+    "uap_transfer": ("v of one network fools the others often (cross-model table)",
+                     "Moosavi-Dezfooli et al. 2017, Table 2, ILSVRC 2012 (entries not re-checked)"),
+    "patch": ("a white-box patch reaches its target on most images once it covers a modest share of the image",
+              "Brown et al. 2017, Fig. 3, ImageNet (figure not re-checked)"),
+    "rp2": ("up to 100% targeted misclassification in lab tests, 84.8% of video frames in a drive-by test",
+            "Eykholt et al. 2018 (CVPR), abstract, road signs (LISA / GTSRB classifiers)"),
+}
