@@ -54,7 +54,7 @@ def train_teachers(x, y, *, teachers: int, build: Callable[[], keras.Model], epo
         verbose: Keras fit verbosity.
 
     Returns:
-        The list of trained teachers.
+        The list of trained teachers (uncompiled).
     """
     x = check_images(x).numpy()
     y = np.asarray(y).reshape(-1)
@@ -62,9 +62,27 @@ def train_teachers(x, y, *, teachers: int, build: Callable[[], keras.Model], epo
     if not 2 <= teachers <= len(x):
         raise ValueError(f"teachers must be between 2 and the number of examples ({len(x)}), got {teachers}.")
     order = np.random.default_rng(seed).permutation(len(x))
-    return [_fit(build, x[part], y[part], epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                 seed=None if seed is None else seed + i, verbose=verbose)
-            for i, part in enumerate(np.array_split(order, teachers))]
+    # One compiled model trains every teacher in turn (fresh weights and optimiser state each time), so Keras
+    # traces its train step once instead of once per teacher; each teacher is a copy of the weights it ended with.
+    trainer = build()
+    trainer.compile(keras.optimizers.Adam(learning_rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    out = []
+    for i, part in enumerate(np.array_split(order, teachers)):
+        if seed is not None:
+            keras.utils.set_random_seed(seed + i)
+        teacher = build()
+        trainer.set_weights(teacher.get_weights())
+        for variable in _optimizer_variables(trainer.optimizer):
+            variable.assign(np.zeros(variable.shape, variable.dtype.as_numpy_dtype))
+        trainer.fit(x[part], y[part], batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose)
+        teacher.set_weights(trainer.get_weights())
+        out.append(teacher)
+    return out
+
+
+def _optimizer_variables(optimizer):
+    variables = optimizer.variables
+    return variables() if callable(variables) else variables
 
 
 def vote_histogram(teachers, x, num_classes: Optional[int] = None) -> np.ndarray:
