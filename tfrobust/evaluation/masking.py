@@ -60,6 +60,7 @@ import tensorflow as tf
 from tfrobust.attacks.pgd import pgd
 from tfrobust.attacks.spec import Attack
 from tfrobust.attacks.square import square
+from tfrobust.attacks.transfer import transfer_pgd
 from tfrobust.io import to_jsonable, write_json_atomic
 from tfrobust.evaluation.robust_accuracy import evaluate_epsilons, iterate_batches, model_name
 from tfrobust.evaluation.transfer_check import CHECK_NAME, transfer_finding, transfer_fires, transfer_measurements
@@ -197,8 +198,10 @@ def masking_report(model: Callable, x, y=None, *, eps: float, bounds: Sequence[f
         loss_climb: relative rise of the mean loss at twice the steps that fires check (j).
         substitute: a model (Keras, or any callable images -> logits or probabilities) to craft transfer
             examples on for check (k); ``None`` skips it.
-        substitute_attack: the attack run on the substitute (attack, spec string or ``Attack``); default the
-            report's PGD-CE (``steps``, ``seed``). "mifgsm" transfers better (Dong et al. 2018).
+        substitute_attack: the attack run on the substitute (attack, spec string or ``Attack``); default PGD's
+            last iterate with the report's ``steps`` and ``seed`` (``tfrobust.attacks.transfer.transfer_pgd``; the
+            first fooling iterate that ``pgd`` returns barely crosses the substitute's boundary and rarely
+            transfers). "mifgsm" is the other strong transfer attack (Dong et al. 2018).
 
     Returns:
         A ``MaskingReport``.
@@ -258,7 +261,7 @@ def masking_report(model: Callable, x, y=None, *, eps: float, bounds: Sequence[f
     if substitute is not None:
         checks["transfer"] = transfer_measurements(
             logits_model, substitute, x, labels.numpy(), eps=eps, white_box_ok=best_attack_ok, bounds=bounds,
-            attack=Attack("pgd", steps=steps, seed=seed) if substitute_attack is None else substitute_attack,
+            attack=transfer_pgd(eps, steps=steps, seed=seed) if substitute_attack is None else substitute_attack,
             batch_size=batch_size)
     if autoattack_checks:
         checks["autoattack"] = autoattack_measurements(
