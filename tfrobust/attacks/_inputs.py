@@ -21,17 +21,19 @@ DEFAULT_CHUNK = 512  # examples per chunk when only the count is known
 class AttackInputs(NamedTuple):
     """Validated inputs: the logits model, images (float32), sparse int32 labels and the bounds.
 
-    ``clean_logits`` are the model's logits on ``x`` (computed once in bounded chunks by ``prepare``).
+    ``clean_logits`` are the model's logits on ``x`` (computed once in bounded chunks by ``prepare``). ``x`` is
+    a float32 tensor, or the caller's own float32 numpy array when ``prepare(..., keep_numpy=True)`` got one.
     """
     model: LogitsModel
-    x: tf.Tensor
+    x: "tf.Tensor | np.ndarray"
     labels: tf.Tensor
     lo: float
     hi: float
     clean_logits: Optional[tf.Tensor] = None
 
 
-def prepare(model, x, y, bounds, *, targeted: bool = False, true_labels=None) -> AttackInputs:
+def prepare(model, x, y, bounds, *, targeted: bool = False, true_labels=None,
+            keep_numpy: bool = False) -> AttackInputs:
     """Checks images, bounds and labels and wraps ``model`` so that it returns logits.
 
     In order: the images (dtype, finite, inside ``bounds``); their shape against the input shape the
@@ -48,6 +50,9 @@ def prepare(model, x, y, bounds, *, targeted: bool = False, true_labels=None) ->
         bounds: (low, high) pixel range.
         targeted: whether ``y`` are target labels.
         true_labels: optional true labels, for the exact targeted check.
+        keep_numpy: a float32 numpy ``x`` is checked chunk by chunk and kept as it is (``check_images_chunked``)
+            instead of copied into one float32 tensor: for attacks that read ``x`` chunk by chunk and write
+            their output into one preallocated array, so that memory holds x once whatever N.
 
     Returns:
         ``AttackInputs``.
@@ -57,7 +62,7 @@ def prepare(model, x, y, bounds, *, targeted: bool = False, true_labels=None) ->
             batch mismatch, non-finite logits, targets equal to the true labels).
     """
     lo, hi = check_bounds(bounds)
-    x = check_images(x, (lo, hi))
+    x = check_images_chunked(x, (lo, hi)) if keep_numpy else check_images(x, (lo, hi))
     logits_model = as_logits_model(model, x)
     labels = check_labels(y, logits_model.num_classes, batch_size=int(x.shape[0]))
     clean_logits = clean_logits_of(logits_model, x)
@@ -69,9 +74,32 @@ def prepare(model, x, y, bounds, *, targeted: bool = False, true_labels=None) ->
     return AttackInputs(logits_model, x, labels, lo, hi, clean_logits)
 
 
+def check_images_chunked(x, bounds):
+    """``tfrobust.validation.check_images`` without a copy of the whole input when ``x`` is float32 numpy.
+
+    A float32 ``np.ndarray`` is checked one chunk of ``default_batch_size`` examples at a time (each chunk's
+    float32 tensor is bounded) and returned unchanged; anything else goes to ``check_images`` (a tensor). On a
+    refused chunk the whole input is checked again, so the error names every bad example and the whole range.
+    """
+    if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.ndim < 2 or x.shape[0] == 0:
+        return check_images(x, bounds)
+    try:
+        for part in chunks(tuple(x.shape), None):
+            check_images(x[part], bounds)
+    except ValueError:
+        check_images(x, bounds)  # the message over the whole input
+        raise
+    return x
+
+
+def chunk_tensor(x, part: slice) -> tf.Tensor:
+    """The float32 tensor of ``x[part]`` (a numpy chunk is converted alone, a tensor is sliced)."""
+    return tf.convert_to_tensor(x[part], tf.float32)
+
+
 def clean_logits_of(logits_model: LogitsModel, x: tf.Tensor) -> tf.Tensor:
     """The model's logits on ``x``, computed in chunks of ``default_batch_size`` (memory flat in N)."""
-    parts = [logits_model(x[part]) for part in chunks(tuple(x.shape), None)]
+    parts = [logits_model(chunk_tensor(x, part)) for part in chunks(tuple(x.shape), None)]
     return parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
 
 

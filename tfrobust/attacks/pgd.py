@@ -25,8 +25,8 @@ import tensorflow as tf
 
 from tfrobust import config
 from tfrobust.attacks import _compiled
-from tfrobust.attacks._inputs import (check_batch_size, check_flag, check_loss_classes, check_seed, chunks,
-                                      make_generator, prepare)
+from tfrobust.attacks._inputs import (check_batch_size, check_flag, check_loss_classes, check_seed, chunk_tensor,
+                                      chunks, make_generator, prepare)
 from tfrobust.attacks.info import attack_info
 from tfrobust.attacks.losses import attack_loss
 from tfrobust.attacks.norms import random_start as draw_random_start
@@ -174,7 +174,8 @@ def pgd(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.0
         early_stop: attack only examples not yet fooled (same result, less compute).
 
     Returns:
-        x_adv, a float32 tensor like x; with ``return_info`` the pair (x_adv, info) with the keys of
+        x_adv, float32 like x: a numpy array for a float32 numpy x (written chunk by chunk into one preallocated
+        array, so peak memory is x, x_adv and one chunk's working set whatever N), else a tensor; with ``return_info`` the pair (x_adv, info) with the keys of
         ``attack_info``: "success", "loss" (attack loss of the returned example), "perturbation_norm",
         "example_steps" (forward+backward passes computed, summed over examples), "forward_passes"
         (forward-only example evaluations) and "extra" (empty).
@@ -196,17 +197,30 @@ def pgd(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.0
     restarts = check_positive(restarts, "restarts", integer=True)
     seed = check_seed(seed)
     batch_size = check_batch_size(batch_size)
-    inputs = prepare(model, x, y, bounds, targeted=targeted)
+    inputs = prepare(model, x, y, bounds, targeted=targeted, keep_numpy=True)
     check_loss_classes(loss, inputs.model.num_classes, targeted)
 
     run = _PGDRun(inputs, norm=norm, loss=loss, targeted=targeted, eps=eps, step_size=step_size, steps=steps)
     generator = make_generator(seed)
-    results = [run(inputs.x[part], inputs.labels[part], restarts=restarts if random_start else 1,
-                   random_start=random_start, early_stop=early_stop, generator=generator)
-               for part in chunks(int(inputs.x.shape[0]), batch_size)]
-    x_adv, best_loss, success = (tf.concat(parts, axis=0) for parts in zip(*results))
+    numpy_in = isinstance(inputs.x, np.ndarray)
+    # numpy in, numpy out: the chunks are written into one preallocated array (no list of chunks + concat copy)
+    x_out = np.empty_like(inputs.x) if numpy_in and eps > 0 else None
+    x_parts, losses, fooled = [], [], []
+    for part in chunks(int(inputs.x.shape[0]), batch_size):
+        x_part, loss_part, fooled_part = run(chunk_tensor(inputs.x, part), inputs.labels[part],
+                                             restarts=restarts if random_start else 1, random_start=random_start,
+                                             early_stop=early_stop, generator=generator)
+        if x_out is not None:
+            x_out[part] = x_part.numpy()
+        else:
+            x_parts.append(x_part)
+        losses.append(loss_part)
+        fooled.append(fooled_part)
+    best_loss, success = tf.concat(losses, axis=0), tf.concat(fooled, axis=0)
     if eps == 0:
-        x_adv = inputs.x
+        x_adv = inputs.x.copy() if numpy_in else inputs.x
+    else:
+        x_adv = x_out if x_out is not None else tf.concat(x_parts, axis=0)
     if not return_info:
         return x_adv
     return x_adv, attack_info(success=success.numpy(), loss=best_loss.numpy(), x=inputs.x, x_adv=x_adv, norm=norm,
