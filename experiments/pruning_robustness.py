@@ -146,7 +146,7 @@ def run(config: PruningConfig) -> dict:
     store, data = start(EXPERIMENT, config)
     study = curve_study(store, config.models, sorted(config.sparsities), key=_key, label=lambda s: f"{s:.0%}",
                         measure=lambda m, s, seed: _train_and_evaluate(store, data, config, m, s, seed),
-                        baseline=0.0, what="magnitude pruning", seeds=config.seeds)
+                        baseline=0.0, what="magnitude pruning", seeds=config.seeds, legend_title="sparsity")
     return store.finish(_markdown(store, config, study), verdicts=study.verdicts, figures=study.figures)
 
 

@@ -114,3 +114,39 @@ def test_grouped_bars_put_each_value_and_reference_tick_where_it_belongs(tmp_pat
     # The robust tick of "kaf" sits on the PGD bar of the second group (x = 1 - 0.4 + 0.4 * 1.5 = 1.2).
     assert any(np.allclose(t, [1.2, 0.47]) for t in ticks)
     assert path.read_bytes()[:8] == PNG_MAGIC
+
+
+def _texts(fig):
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    return ax.get_title(), legend.get_title().get_text(), [t.get_text() for t in legend.get_texts()]
+
+
+def test_titles_name_model_dataset_and_attack_with_the_legends_labels(tmp_path):
+    """Issue 10: a title names model, dataset and attack; legend and title use the same (registry) attack label."""
+    eps = [0.0, 0.1, 0.2]
+    by_attack = {"fgsm": SweepResult("fgsm", {}, eps, [0.9, 0.5, 0.2], 0.9, 10, model_name="lenet5"),
+                 "PGD": SweepResult("pgd-40x1-ce", {}, eps, [0.9, 0.3, 0.0], 0.9, 10, model_name="lenet5")}
+    title, heading, entries = _texts(plot_accuracy_vs_epsilon(by_attack, dataset="mnist5k"))
+    assert title == "accuracy: lenet5 on mnist5k, fgsm, pgd-40x1-ce"
+    assert entries == ["fgsm", "PGD (pgd-40x1-ce)"] and heading == ""
+    title, heading, entries = _texts(plot_drop_vs_epsilon(_sweeps(), model="fc5", dataset="mnist",
+                                                          legend_title="sparsity"))
+    assert title == "accuracy drop: fc5 on mnist, fgsm" and heading == "sparsity"
+    assert entries == ["dense", "pruned", "low rank"]
+
+
+def test_seed_curve_figures_say_sparsity_and_name_dataset_and_attack(tmp_path, monkeypatch):
+    from tfrobust.studies import curves
+
+    figures = []
+    monkeypatch.setattr(curves.plotting, "save_figure", lambda fig, path: figures.append(fig) or str(path))
+    eps = [0.0, 0.1]
+    measures = {f"{s:.0%}": [curves.CurveMeasures(0.9, SweepResult("fgsm", {}, eps, [0.9, v], 0.9, 10))
+                             for v in (0.5, 0.6)] for s in (0.0, 0.8)}
+    curves.plot_seed_curves(measures, str(tmp_path), "fc5", "fc5 on mnist5k, magnitude pruning",
+                            legend_title="sparsity")
+    assert len(figures) == 2
+    title, heading, entries = _texts(figures[0])
+    assert title == "fc5 on mnist5k, magnitude pruning: fgsm accuracy"
+    assert heading == "sparsity" and entries == ["0% (n=2)", "80% (n=2)"]

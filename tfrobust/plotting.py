@@ -62,33 +62,55 @@ def _as_sweeps(sweeps) -> Mapping[str, SweepResult]:
     return sweeps
 
 
-def _plot_sweeps(sweeps, metric: str, ylabel: str, title: str | None, path) -> Figure:
+def sweep_title(what: str, *, model: str | None = None, dataset: str | None = None,
+                attacks: Sequence[str] = ()) -> str:
+    """A figure title naming the model, the dataset and the attack labels: ``"accuracy: lenet5 on mnist5k, fgsm"``.
+
+    Parts that are not known (None, empty) are left out.
+    """
+    where = " on ".join(part for part in (model, dataset) if part)
+    tail = ", ".join(part for part in (where, ", ".join(attacks)) if part)
+    return f"{what}: {tail}" if tail else what
+
+
+def _plot_sweeps(sweeps, metric: str, ylabel: str, title: str | None, path, *, model: str | None = None,
+                 dataset: str | None = None, legend_title: str | None = None) -> Figure:
     sweeps = _as_sweeps(sweeps)
     fig = new_figure()
     ax = fig.add_subplot(1, 1, 1)
+    attacks = list(dict.fromkeys(s.attack for s in sweeps.values()))  # the registry labels, in order
     for name, sweep in sweeps.items():
         order = np.argsort(sweep.epsilons, kind="stable")
         values = np.asarray(getattr(sweep, metric))[order]
-        ax.plot(np.asarray(sweep.epsilons)[order], values, marker="o", label=str(name))
-    attacks = sorted({s.attack for s in sweeps.values()})
+        # one attack: the legend tells the models apart; several: each line carries its attack's label
+        label = str(name) if len(attacks) == 1 or str(name) == sweep.attack else f"{name} ({sweep.attack})"
+        ax.plot(np.asarray(sweep.epsilons)[order], values, marker="o", label=label)
+    models = {s.model_name for s in sweeps.values()}
+    if model is None and len(models) == 1 and not models & set(attacks):
+        model = next(iter(models)) or None
     ax.set_xlabel("eps (pixel units)")
     ax.set_ylabel(ylabel)
-    ax.set_title(title or f"{ylabel} under {', '.join(attacks)}")
+    ax.set_title(title or sweep_title(ylabel, model=model, dataset=dataset, attacks=attacks), fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend()
+    ax.legend(title=legend_title)
     if path is not None:
         save_figure(fig, path)
     return fig
 
 
 def plot_accuracy_vs_epsilon(sweeps: Mapping[str, SweepResult] | SweepResult, path: str | None = None,
-                             title: str | None = None) -> Figure:
+                             title: str | None = None, *, model: str | None = None, dataset: str | None = None,
+                             legend_title: str | None = None) -> Figure:
     """Accuracy against eps, one line per model (seed 004, Figs. of FGSM accuracy vs eps).
 
     Args:
         sweeps: ``{name: SweepResult}`` (e.g. from ``sweep_models``) or one ``SweepResult``.
         path: write a PNG here when given.
-        title: figure title (default names the attack).
+        title: figure title; by default ``sweep_title``: the model (``model``, else the sweeps' common
+            ``model_name``), ``dataset`` and the attacks' registry labels (``SweepResult.attack``). With several
+            attacks each legend entry carries its attack's label too, so title and legend name attacks alike.
+        model, dataset: named in the default title.
+        legend_title: heading of the legend (e.g. "sparsity" when the lines are sparsities).
 
     Returns:
         The Figure; ``fig.axes[0].lines`` holds one line per model.
@@ -96,7 +118,8 @@ def plot_accuracy_vs_epsilon(sweeps: Mapping[str, SweepResult] | SweepResult, pa
     Raises:
         ValueError, TypeError: empty input or values that are not SweepResults.
     """
-    fig = _plot_sweeps(sweeps, "accuracy", "accuracy", title, None)
+    fig = _plot_sweeps(sweeps, "accuracy", "accuracy", title, None, model=model, dataset=dataset,
+                       legend_title=legend_title)
     fig.axes[0].set_ylim(-0.02, 1.02)
     if path is not None:
         save_figure(fig, path)
@@ -104,12 +127,14 @@ def plot_accuracy_vs_epsilon(sweeps: Mapping[str, SweepResult] | SweepResult, pa
 
 
 def plot_drop_vs_epsilon(sweeps: Mapping[str, SweepResult] | SweepResult, path: str | None = None,
-                         title: str | None = None) -> Figure:
+                         title: str | None = None, *, model: str | None = None, dataset: str | None = None,
+                         legend_title: str | None = None) -> Figure:
     """drop(eps) = acc(0) - acc(eps) against eps, one line per model (seed 004).
 
     Args and Returns as ``plot_accuracy_vs_epsilon``.
     """
-    return _plot_sweeps(sweeps, "drop", "accuracy drop", title, path)
+    return _plot_sweeps(sweeps, "drop", "accuracy drop", title, path, model=model, dataset=dataset,
+                        legend_title=legend_title)
 
 
 def plot_reliability_diagram(diagram: ReliabilityDiagram | None = None, *, probs_or_logits=None, labels=None,

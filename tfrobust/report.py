@@ -102,7 +102,7 @@ def evaluate_robustness(model: Callable, x, y, *, attacks: Mapping[str, Any], ep
     for name, attack in attacks.items():
         sweeps[name] = epsilon_sweep(model, x, y, attack=attack, epsilons=epsilons, batch_size=batch_size,
                                      bounds=bounds, progress=progress)
-        sweeps[name].model_name = name
+        sweeps[name].model_name = model_name
     first = next(iter(sweeps.values()))
     masking = masking_report(model, x, y, eps=masking_eps, bounds=bounds, substitute=substitute) if masking_eps else None
     report = RobustnessReport(model_name, first.clean_accuracy, first.n, sweeps, masking, extra=dict(extra or {}))
@@ -116,8 +116,10 @@ def evaluate_robustness(model: Callable, x, y, *, attacks: Mapping[str, Any], ep
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         figures = {
-            "accuracy_vs_eps": plotting.plot_accuracy_vs_epsilon(sweeps, os.path.join(out_dir, "accuracy_vs_eps.png")),
-            "drop_vs_eps": plotting.plot_drop_vs_epsilon(sweeps, os.path.join(out_dir, "drop_vs_eps.png")),
+            "accuracy_vs_eps": plotting.plot_accuracy_vs_epsilon(sweeps, os.path.join(out_dir, "accuracy_vs_eps.png"),
+                                                                 dataset=(extra or {}).get("dataset")),
+            "drop_vs_eps": plotting.plot_drop_vs_epsilon(sweeps, os.path.join(out_dir, "drop_vs_eps.png"),
+                                                         dataset=(extra or {}).get("dataset")),
             "adversarial_examples": plotting.plot_adversarial_grid(
                 x_show, x_adv, y_show, predict_labels(model, x_show), predict_labels(model, x_adv),
                 path=os.path.join(out_dir, "adversarial_examples.png")),

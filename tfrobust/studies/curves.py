@@ -218,7 +218,7 @@ def seed_curves_rows(entries: Mapping[str, Sequence[CurveMeasures]], epsilons: S
 
 
 def plot_sweeps_mean_std(sweeps: Mapping[str, Sequence[SweepResult]], path: str, *, metric: str = "accuracy",
-                         ylabel: str = "accuracy", title: str = "") -> str:
+                         ylabel: str = "accuracy", title: str = "", legend_title: Optional[str] = None) -> str:
     """One line per name: the mean over seeds of ``metric`` (accuracy or drop) against ε, ± std error bars."""
     fig = plotting.new_figure()
     ax = fig.add_subplot(1, 1, 1)
@@ -231,9 +231,9 @@ def plot_sweeps_mean_std(sweeps: Mapping[str, Sequence[SweepResult]], path: str,
                     label=f"{name} (n={len(per_seed)})")
     ax.set_xlabel("eps (pixel units)")
     ax.set_ylabel(ylabel + " (mean ± std over seeds)")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend()
+    ax.legend(title=legend_title)
     return plotting.save_figure(fig, path)
 
 
@@ -271,12 +271,17 @@ def plot_bars_mean_std(groups: Sequence[str], series: Mapping[str, Sequence[Sequ
 
 
 def plot_seed_curves(entries: Mapping[str, Sequence[CurveMeasures]], results_dir: str, stem: str,
-                     title: str) -> List[str]:
-    """Seed 004's two panels with mean ± std error bars over seeds; writes ``<stem>_accuracy.png``, ``_drop.png``."""
+                     title: str, legend_title: Optional[str] = None) -> List[str]:
+    """Seed 004's two panels with mean ± std error bars over seeds; writes ``<stem>_accuracy.png``, ``_drop.png``.
+
+    The y labels and titles name the sweeps' attack by its registry label (``SweepResult.attack``, e.g. "fgsm").
+    """
     sweeps = {name: [m.fgsm for m in per_seed] for name, per_seed in entries.items()}
+    attack = next(iter(sweeps.values()))[0].attack
     return [plot_sweeps_mean_std(sweeps, os.path.join(results_dir, f"{stem}_{metric}.png"), metric=metric,
-                                 ylabel=ylabel, title=f"{title}: {ylabel}")
-            for metric, ylabel in (("accuracy", "FGSM accuracy"), ("drop", "drop(ε) = acc(0) - acc(ε)"))]
+                                 ylabel=ylabel, title=f"{title}: {ylabel}", legend_title=legend_title)
+            for metric, ylabel in (("accuracy", f"{attack} accuracy"),
+                                   ("drop", f"{attack} drop(ε) = acc(0) - acc(ε)"))]
 
 
 @dataclasses.dataclass
@@ -297,7 +302,7 @@ class CurveStudy:
 def curve_study(run: RunStore, models: Sequence[str], variants: Sequence[Any], *,
                 key: Callable[[str, Any], str], label: Callable[[Any], str],
                 measure: Callable[[str, Any, int], CurveMeasures], baseline: Any, what: str,
-                seeds: Sequence[int] = (0,)) -> CurveStudy:
+                seeds: Sequence[int] = (0,), legend_title: Optional[str] = None) -> CurveStudy:
     """Measures every (model, variant, seed) not recorded yet, judges each variant against ``baseline``, plots.
 
     Args:
@@ -310,6 +315,7 @@ def curve_study(run: RunStore, models: Sequence[str], variants: Sequence[Any], *
         baseline: the variant the others are judged against (no verdicts when it is not among ``variants``).
         what: the studied change, for figure titles (e.g. "magnitude pruning").
         seeds: the training seeds; each entry is measured once per seed.
+        legend_title: heading of the figures' legend, what the variants are (e.g. "sparsity").
     """
     entries, verdicts, figures = {}, {}, []
     for model in models:
@@ -325,7 +331,8 @@ def curve_study(run: RunStore, models: Sequence[str], variants: Sequence[Any], *
                                if name != label(baseline)}
         else:
             verdicts[model] = {}
-        figures += plot_seed_curves(measured, run.results_dir, model, f"{model}, {what}")
+        figures += plot_seed_curves(measured, run.results_dir, model, f"{model} on {run.config.dataset}, {what}",
+                                    legend_title=legend_title)
     return CurveStudy(entries, verdicts, figures)
 
 
