@@ -77,3 +77,27 @@ def test_pca_2d_keeps_the_direction_of_largest_variance():
     # The first axis is the x axis (std 5): its projection is ±x (up to the common mean).
     first = np.concatenate([pa, pb])[:, 0]
     assert abs(np.corrcoef(first, a[:, 0])[0, 1]) > 0.99
+
+
+def test_train_step_normalises_each_domain_by_its_own_batch_statistics():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    features = keras.Model(inputs, keras.layers.BatchNormalization()(keras.layers.Dense(6)(inputs)))
+    model = DANN(features, label_head(6, 3), domain_head(6), lam=1.0)
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    rng = np.random.default_rng(0)
+    xs = rng.normal(size=(8, 4)).astype("float32")
+    xt = xs + 3.0  # the target batch is the source batch shifted: per-domain BN makes their features equal
+    ys = rng.integers(0, 3, 8)
+    domains = np.concatenate([np.zeros((8, 1)), np.ones((8, 1))]).astype("float32")
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    fs, ft = features(xs, training=True), features(xt, training=True)
+    np.testing.assert_allclose(fs.numpy(), ft.numpy(), atol=1e-4)
+    separate = ce(ys, model.label_predictor(fs)) + bce(domains, model.domain_classifier(tf.concat([fs, ft], 0)))
+    joint = features(np.concatenate([xs, xt]), training=True)
+    mixed = ce(ys, model.label_predictor(joint[:8])) + bce(domains, model.domain_classifier(joint))
+    logs = model.train_step(((tf.constant(xs), tf.constant(ys)), tf.constant(xt)))
+    assert float(logs["loss"]) == pytest.approx(float(separate), rel=1e-5)
+    assert abs(float(separate) - float(mixed)) > 1e-2  # one pass over both domains would give another loss
+    assert float(logs["domain_accuracy"]) == pytest.approx(0.5)  # equal features: one of each pair is wrong

@@ -5,7 +5,8 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfrobust.defenses import DefenseGAN
-from tfrobust.generative import ImageToImageModel, inpainting_generator, occlude, patch_discriminator, sharpness
+from tfrobust.generative import (ImageToImageModel, inpainting_condition, inpainting_generator, occlude,
+                                 patch_discriminator, sharpness)
 
 
 def test_sharpness_is_the_mean_gradient_energy():
@@ -14,6 +15,17 @@ def test_sharpness_is_the_mean_gradient_energy():
     # forward differences over the 2 x 2 interior: dx at (i, 0) = 1, (i, 1) = -1 -> energy 1 everywhere
     assert sharpness(image) == pytest.approx(1.0)
     assert sharpness(np.full((2, 5, 5, 1), 0.3)) == 0.0
+    # Inside a mask only: the column left of the line (dx = 1 into it) has energy 1; a hole away from the edge 0.
+    mask = np.zeros_like(image)
+    mask[0, :2, 0] = 1.0
+    assert sharpness(image, mask) == pytest.approx(1.0)
+    flat = np.zeros((1, 4, 4, 1))
+    flat[0, :, 3] = 1.0
+    hole = np.zeros_like(flat)
+    hole[0, :2, :2] = 1.0
+    assert sharpness(flat, hole) == 0.0 and sharpness(flat) == pytest.approx(1 / 9 * 3)
+    with pytest.raises(ValueError, match="no pixel"):
+        sharpness(flat, np.zeros_like(flat))
 
 
 def test_occlude_cuts_one_square_hole():
@@ -25,14 +37,23 @@ def test_occlude_cuts_one_square_hole():
         occlude(x, size=11)
 
 
+def test_inpainting_generator_paints_the_hole_only():
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).uniform(size=(3, 8, 8, 1)).astype("float32")
+    occluded, mask = occlude(x, size=4, seed=0)
+    out = inpainting_generator((8, 8, 1), width=4)(inpainting_condition(occluded, mask)).numpy()
+    np.testing.assert_allclose(out * (1 - mask), x * (1 - mask), atol=1e-6)  # known pixels pass through
+    assert np.all(np.abs(out - occluded)[mask == 1] > 1e-3)  # the hole is painted (sigmoid fill, not the zeros)
+
+
 def test_pix2pix_step_trains_generator_and_patch_discriminator():
     keras.utils.set_random_seed(0)
-    d = patch_discriminator((8, 8, 1), width=4)
-    assert d([tf.zeros([2, 8, 8, 1]), tf.zeros([2, 8, 8, 1])]).shape == (2, 2, 2, 1)
+    d = patch_discriminator((8, 8, 1), width=4, condition_channels=2)
+    assert d([tf.zeros([2, 8, 8, 2]), tf.zeros([2, 8, 8, 1])]).shape == (2, 2, 2, 1)
     model = ImageToImageModel(inpainting_generator((8, 8, 1), width=4), d, l1_weight=100.0)
     model.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
     target = tf.random.uniform([4, 8, 8, 1])
-    condition = target * 0.5
+    condition = tf.constant(inpainting_condition(*occlude(target.numpy(), size=4, seed=1)))
     before = [w.numpy().copy() for w in d.trainable_variables]
     logs = model.train_step((condition, target))
     assert float(logs["l1"]) == pytest.approx(float(tf.reduce_mean(tf.abs(target - model.generator(

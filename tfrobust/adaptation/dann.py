@@ -58,13 +58,17 @@ class AnnealedLearningRate(keras.optimizers.schedules.LearningRateSchedule):
         return {"initial": self.initial, "total_steps": self.total_steps, "alpha": self.alpha, "beta": self.beta}
 
 
-def ganin_features(input_shape: Sequence[int], pixel_mean=None, name: str = "features") -> keras.Model:
+def ganin_features(input_shape: Sequence[int], pixel_mean=None, batch_norm: bool = False,
+                   name: str = "features") -> keras.Model:
     """Ganin & Lempitsky's MNIST feature extractor: conv 32 5x5 - pool - conv 48 5x5 - pool - flatten (768).
 
     Args:
         input_shape: (height, width, channels).
         pixel_mean: per-pixel mean image (H, W, C) subtracted first (the paper's preprocessing; computed on the
             source and the unlabelled target training images together), or None.
+        batch_norm: batch normalisation after each convolution (not in the paper). ``DANN.train_step`` passes
+            each domain's batch separately, so in training each domain is normalised by its own statistics;
+            the moving averages used at inference mix both domains.
         name: model name.
     """
     inputs = keras.Input(tuple(input_shape))
@@ -73,10 +77,11 @@ def ganin_features(input_shape: Sequence[int], pixel_mean=None, name: str = "fea
         mean = np.asarray(pixel_mean, np.float32).reshape(tuple(input_shape))
         h = keras.layers.Normalization(axis=(1, 2, 3), mean=mean, variance=np.ones_like(mean),
                                        name="pixel_mean")(h)
-    h = keras.layers.Conv2D(32, 5, activation="relu", name="conv1")(h)
-    h = keras.layers.MaxPooling2D(2, name="pool1")(h)
-    h = keras.layers.Conv2D(48, 5, activation="relu", name="conv2")(h)
-    h = keras.layers.MaxPooling2D(2, name="pool2")(h)
+    for i, filters in enumerate((32, 48), start=1):
+        h = keras.layers.Conv2D(filters, 5, name=f"conv{i}")(h)
+        if batch_norm:
+            h = keras.layers.BatchNormalization(name=f"bn{i}")(h)
+        h = keras.layers.MaxPooling2D(2, name=f"pool{i}")(keras.layers.ReLU(name=f"relu{i}")(h))
     return keras.Model(inputs, keras.layers.Flatten(name="flatten")(h), name=name)
 
 
@@ -152,8 +157,11 @@ class DANN(keras.Model):
         n_source, n_target = tf.shape(x_source)[0], tf.shape(x_target)[0]
         domains = tf.concat([tf.zeros([n_source, 1]), tf.ones([n_target, 1])], axis=0)
         with tf.GradientTape() as tape:
-            feats = self.features(tf.concat([x_source, x_target], axis=0), training=True)
-            logits = self.label_predictor(feats[:n_source], training=True)
+            # One pass per domain: with batch normalisation in G_f each domain is normalised by its own batch
+            # statistics (without it this equals one pass over the concatenated batch).
+            source_feats = self.features(x_source, training=True)
+            feats = tf.concat([source_feats, self.features(x_target, training=True)], axis=0)
+            logits = self.label_predictor(source_feats, training=True)
             d_logits = self.domain_classifier(self.reversal(feats), training=True)
             label_loss = self._label_loss(y_source, logits)
             domain_loss = self._domain_loss(domains, d_logits)

@@ -108,7 +108,7 @@ class DefenseGAN:
 
 def evaluate_defense_gan(defense: DefenseGAN, x, y, *, eps: float, attack_steps: int = 20,
                          eot_samples: int = 4, masking_steps: int = 10, masking_size: int = 100,
-                         seed: int = 0) -> Dict[str, Any]:
+                         square_queries: int = 1000, seed: int = 0) -> Dict[str, Any]:
     """Defense-GAN under a naive and an honest white-box L-inf evaluation at ``eps``, side by side.
 
     - naive: ``masking_report`` on the defence with ``gradient="none"``; its PGD-CE accuracy (gradient None,
@@ -116,6 +116,10 @@ def evaluate_defense_gan(defense: DefenseGAN, x, y, *, eps: float, attack_steps:
     - honest: PGD-``attack_steps`` (step 2.5 eps / steps, random start) with BPDA and EOT over ``eot_samples``
       random projections, measured by ``robust_accuracy`` on the defence's own forward pass.
     The undefended classifier under the same PGD is given for reference.
+
+    Cost: every forward pass of the defence is a projection (L steps x R restarts), so the masking report's
+    Square check (``square_queries`` queries, one projection each, on the examples the naive PGD left correct)
+    and the honest attack's ``attack_steps`` x ``eot_samples`` projections dominate.
 
     Returns:
         dict with clean accuracies (classifier, defence), the reconstruction error, ``naive_pgd``,
@@ -128,7 +132,8 @@ def evaluate_defense_gan(defense: DefenseGAN, x, y, *, eps: float, attack_steps:
     naive = defense.with_gradient("none")
     bpda = defense.with_gradient("bpda")
     n = min(int(masking_size), len(x))
-    report = masking_report(naive, x[:n], y[:n], eps=eps, steps=masking_steps, seed=seed)
+    report = masking_report(naive, x[:n], y[:n], eps=eps, steps=masking_steps, seed=seed,
+                            square_queries=int(check_positive(square_queries, "square_queries", integer=True)))
     honest_attack = functools.partial(eot("pgd", samples=eot_samples), **pgd_settings)
     honest_attack.__name__ = f"bpda_eot{eot_samples}_pgd{steps}"
     honest = robust_accuracy(bpda, x[:n], y[:n], eps=eps, attack=honest_attack)

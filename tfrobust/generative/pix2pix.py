@@ -9,9 +9,10 @@ logits, each seeing one receptive field) and trains
 
 with L_cGAN = E[log D(c, y)] + E[log(1 − D(c, G(c)))] and the non-saturating generator loss.
 
-The task here: inpainting digits with a square hole (``occlude``). ``ImageToImageModel`` trains with
+The task here: inpainting digits with a square hole (``occlude``); the generator sees the occluded digit and
+the hole mask (``inpainting_condition``) and paints the hole only. ``ImageToImageModel`` trains with
 ``discriminator=None`` (L1 alone) or with a ``patch_discriminator`` (L1 + adversarial). ``sharpness`` is the
-mean gradient energy (1/N) Σ (∂_x I)² + (∂_y I)² with forward differences: blur lowers it.
+mean gradient energy (1/N) Σ (∂_x I)² + (∂_y I)² with forward differences, inside the hole: blur lowers it.
 """
 from __future__ import annotations
 
@@ -46,21 +47,58 @@ def occlude(images, size: int = 12, seed: int = 0) -> Tuple[np.ndarray, np.ndarr
     return images * (1.0 - mask), mask
 
 
-def sharpness(images) -> float:
-    """Mean gradient energy (1/N) Σ (I[i, j+1] − I[i, j])² + (I[i+1, j] − I[i, j])² over the images."""
+def sharpness(images, mask=None) -> float:
+    """Mean gradient energy (1/N) Σ (I[i, j+1] − I[i, j])² + (I[i+1, j] − I[i, j])² over the images.
+
+    Args:
+        images: (N, H, W, C).
+        mask: None (all pixels) or an array shaped like ``images``, 1 where the energy counts (e.g. the hole of
+            ``occlude``): the mean is taken over the pixels (i, j) with mask 1, whose forward differences reach
+            (i, j+1) and (i+1, j). Outside the hole an inpainting output is the input, so only the hole's
+            energy tells a blurred fill from a sharp one.
+
+    Raises:
+        ValueError: a mask of another shape, or one with no pixel set.
+    """
     images = np.asarray(images, np.float64)
     dx = np.diff(images, axis=2)[:, :-1]
     dy = np.diff(images, axis=1)[:, :, :-1]
-    return float(np.mean(dx ** 2 + dy ** 2))
+    energy = dx ** 2 + dy ** 2
+    if mask is None:
+        return float(np.mean(energy))
+    mask = np.asarray(mask, np.float64)
+    if mask.shape != images.shape:
+        raise ValueError(f"mask must be shaped like the images {images.shape}, got {mask.shape}.")
+    weights = mask[:, :-1, :-1]
+    if not np.any(weights):
+        raise ValueError("mask selects no pixel (all zeros); pass mask=None for the whole image.")
+    return float(np.sum(energy * weights) / np.sum(weights))
+
+
+def inpainting_condition(occluded, mask) -> np.ndarray:
+    """The generator's condition: the occluded images with the hole mask as one more channel, (N, H, W, C + 1).
+
+    A hole of zeros on a black digit background looks like background; without the mask the generator cannot
+    tell where to paint (it learns to copy its input).
+    """
+    occluded, mask = np.asarray(occluded, np.float32), np.asarray(mask, np.float32)
+    if occluded.shape != mask.shape:
+        raise ValueError(f"occluded images {occluded.shape} and mask {mask.shape} must have the same shape.")
+    return np.concatenate([occluded, mask[..., :1]], axis=-1)
 
 
 def inpainting_generator(image_shape: Sequence[int] = (28, 28, 1), width: int = 32,
                          name: str = "inpainting_generator") -> keras.Model:
-    """A small U-Net (Ronneberger et al. 2015, as pix2pix's generator): two stride-2 convs down, two up, skips."""
+    """A small U-Net (Ronneberger et al. 2015, as pix2pix's generator) that fills the hole of its condition.
+
+    Input: ``inpainting_condition`` (occluded image + mask channel, (H, W, C + 1)); two stride-2 convs down, two
+    up, skips. Output: the input's known pixels with the network's fill in the hole,
+    ``occluded · (1 − m) + fill · m``, so every loss and every discriminator judges the hole only.
+    """
     h, w, c = (int(s) for s in image_shape)
     if h % 4 or w % 4:
         raise ValueError(f"image height and width must be divisible by 4, got {image_shape!r}.")
-    x = keras.Input((h, w, c), name="condition")
+    x = keras.Input((h, w, c + 1), name="condition")
     d1 = keras.layers.LeakyReLU(0.2)(keras.layers.Conv2D(width, 4, strides=2, padding="same", name="down1")(x))
     d2 = keras.layers.Conv2D(2 * width, 4, strides=2, padding="same", use_bias=False, name="down2")(d1)
     d2 = keras.layers.LeakyReLU(0.2)(keras.layers.BatchNormalization(name="bn_down2")(d2))
@@ -69,18 +107,22 @@ def inpainting_generator(image_shape: Sequence[int] = (28, 28, 1), width: int = 
     u1 = keras.layers.Concatenate()([u1, d1])
     u2 = keras.layers.Conv2DTranspose(width, 4, strides=2, padding="same", activation="relu", name="up2")(u1)
     u2 = keras.layers.Concatenate()([u2, x])
-    return keras.Model(x, keras.layers.Conv2D(c, 3, padding="same", activation="sigmoid", name="out")(u2),
-                       name=name)
+    fill = keras.layers.Conv2D(c, 3, padding="same", activation="sigmoid", name="fill")(u2)
+    known, hole = x[..., :c], x[..., c:]
+    change = keras.layers.Multiply(name="hole_only")([keras.layers.Subtract()([fill, known]), hole])
+    return keras.Model(x, keras.layers.Add(name="composite")([known, change]), name=name)
 
 
-def patch_discriminator(image_shape: Sequence[int] = (28, 28, 1), width: int = 32,
+def patch_discriminator(image_shape: Sequence[int] = (28, 28, 1), width: int = 32, condition_channels=None,
                         name: str = "patch_discriminator") -> keras.Model:
     """pix2pix's conditional PatchGAN D(c, y): [condition, image] -> a (H/4, W/4, 1) map of logits.
 
-    Each logit sees a 22 x 22 receptive field (4x4 s2, 4x4 s2, 4x4 s1).
+    Each logit sees a 22 x 22 receptive field (4x4 s2, 4x4 s2, 4x4 s1). ``condition_channels``: channels of c
+    (default: the image's; C + 1 for ``inpainting_condition``).
     """
     shape = tuple(int(s) for s in image_shape)
-    condition, image = keras.Input(shape, name="condition"), keras.Input(shape, name="image")
+    cond_shape = shape[:2] + (int(condition_channels or shape[2]),)
+    condition, image = keras.Input(cond_shape, name="condition"), keras.Input(shape, name="image")
     x = keras.layers.Concatenate()([condition, image])
     x = keras.layers.LeakyReLU(0.2)(keras.layers.Conv2D(width, 4, strides=2, padding="same", name="conv1")(x))
     x = keras.layers.Conv2D(2 * width, 4, strides=2, padding="same", use_bias=False, name="conv2")(x)
