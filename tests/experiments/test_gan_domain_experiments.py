@@ -14,10 +14,14 @@ def test_gan_experiment_tiny(load_script, where):
     config = make_config(script.PRESETS, "quick", gan_losses=("non_saturating", "minimax"), epochs=2, max_steps=3,
                          train_size=256, eval_size=64, fid_samples=64, classifier_epochs=1, i2i_epochs=1, width=8,
                          dg_steps=3, dg_restarts=2, dg_size=16, attack_steps=2, eot_samples=2, masking_steps=2,
-                         **where)
+                         square_queries=10, **where)
     result = script.run(config)
     entries = result["entries"]
     assert len(entries["gan_minimax"]["classifier_fid"]) == 2
+    inpainting = entries["inpainting"]
+    # The occluded input's hole is all zeros (energy only at its right and bottom edges): less than the digits'.
+    assert inpainting["occluded"]["hole sharpness"] < inpainting["original"]["hole sharpness"]
+    assert inpainting["original"]["hole_l1"] == 0.0 and inpainting["L1"]["hole_l1"] > 0.0
     # The naive attacker has no gradient through the projection: the masking report must say so.
     dg = entries["defense_gan"]
     assert "zero_or_nan_gradients" in dg["masking_fired"]
@@ -32,8 +36,8 @@ def test_gan_experiment_tiny(load_script, where):
 
 def test_domain_adaptation_experiment_tiny(load_script, where):
     script = load_script("domain_adaptation")
-    config = make_config(script.PRESETS, "quick", targets=("sklearn_digits",), epochs=1, max_steps=3, eval_size=64,
-                         attack="pgd:steps=2", **where)
+    config = make_config(script.PRESETS, "quick", targets=("sklearn_digits",), epochs=1, baseline_epochs=1,
+                         max_steps=3, eval_size=64, attack="pgd:steps=2", **where)
     result = script.run(config)
     entry = result["entries"]["sklearn_digits"]
     assert len(entry["domain_accuracy_per_epoch"]) == 1
