@@ -70,13 +70,14 @@ class KafConfig(SeedsSettings, AutoAttackSettings, AttackSettings, StudyConfig):
 
 PRESETS: Dict[str, KafConfig] = {
     # mnist5k (bundled), ε = 0.1: the seed's VGG-like (3 conv blocks, Dense128, Dropout) x the 8 activations x 3
-    # seeds, 1,200 training digits, 3 epochs of 12 steps of 100, Adam with a one-cycle rate peaking at 2/5 of training
-    # (Wong et al.'s MNIST recipe), PGD-10 (step 2.5 ε / 10, 1 restart) on 200 test digits, a reduced AutoAttack on
-    # 50. Sized for <= 10 minutes on 2 cores with the factorised KAF (24 trainings of 36 fast-AT steps).
-    "quick": KafConfig(preset="quick", dataset="mnist5k", models=("vgg_like",), seeds=(0, 1, 2), eps=0.1, epochs=3,
-                       batch_size=100, train_size=1200, learning_rate=3e-3, optimizer="adam", peak_fraction=0.4,
-                       eval_size=200, attack="pgd:steps=10,restarts=1", autoattack=QUICK_AUTOATTACK,
-                       autoattack_size=50),
+    # seeds, 1,000 training digits, 2 epochs of 10 steps of 100, Adam with a one-cycle rate peaking at 2/5 of training
+    # (Wong et al.'s MNIST recipe), PGD-10 (step 2.5 ε / 10, 1 restart) on 200 test digits; AutoAttack skipped
+    # (--autoattack=aa:steps=25,n_target_classes=3,n_queries=500 adds it). Cost: one fast-AT step of 100 costs
+    # 0.35 (ReLU), 0.55 (Swish), 1.1 (KAF, factorised) and 3.6 (KAF_Free, direct formula) CPU seconds (measured
+    # under load), so the 24 trainings take ~560 CPU s: an estimated 8-10 minutes on 2 idle cores with evaluation.
+    "quick": KafConfig(preset="quick", dataset="mnist5k", models=("vgg_like",), seeds=(0, 1, 2), eps=0.1, epochs=2,
+                       batch_size=100, train_size=1000, learning_rate=3e-3, optimizer="adam", peak_fraction=0.4,
+                       eval_size=200, attack="pgd:steps=10,restarts=1", autoattack=""),
     # Seed 002 / Wong et al. 2020 on CIFAR-10: ε = 8/255, α = 10/255, batch 128, 15 epochs, SGD momentum 0.9,
     # weight decay 5e-4, one-cycle 0 -> 0.2 -> 0, crop/flip augmentation, PGD-50-10 with step 2/255 on the test set.
     "paper": KafConfig(preset="paper", dataset="cifar10", models=("vgg_like", "resnet20"), eps=8 / 255,
@@ -85,13 +86,14 @@ PRESETS: Dict[str, KafConfig] = {
                        attack=f"pgd:steps=50,restarts=10,step_size={2 / 255!r}"),
     # Fashion-MNIST, ε = 0.1 (the radius at which fast AT on Fashion-MNIST keeps a clean accuracy near 80%, as 8/255
     # does on CIFAR-10): VGG-like and ResNet20 x the 8 activations x 3 seeds = 48 fast-AT trainings. Budget choices
-    # for <= 60 minutes on 2 cores (~0.3 s per fast-AT step of 128 with ReLU, up to ~3x with KAF): 6,400 of the
-    # 60,000 training images, 2 epochs (100 steps), Adam one-cycle instead of SGD 0.2; PGD-20 with 1 restart on 1,000
-    # test images instead of PGD-50-10 on 10,000 (10x fewer gradient steps); AutoAttack reduced, on 100 images.
+    # for ~60 minutes on 2 cores (a fast-AT step of 128 averages ~1.5 CPU s over the 8 activations, KAF_Free ~4.5):
+    # 2 epochs on 2,560 of the 60,000 training images (40 steps), Adam one-cycle instead of SGD 0.2; PGD-10 with 1
+    # restart on 500 test images instead of PGD-50-10 on 10,000; reduced AutoAttack on 50 images. An estimate from
+    # per-step CPU times measured under load, not an end-to-end measurement.
     "medium": KafConfig(preset="medium", dataset="fashion_mnist", models=("vgg_like", "resnet20"), seeds=(0, 1, 2),
-                        eps=0.1, epochs=2, batch_size=128, train_size=6400, learning_rate=3e-3, optimizer="adam",
-                        peak_fraction=0.4, eval_size=1000, attack="pgd:steps=20,restarts=1",
-                        autoattack=QUICK_AUTOATTACK, autoattack_size=100),
+                        eps=0.1, epochs=2, batch_size=128, train_size=2560, learning_rate=3e-3, optimizer="adam",
+                        peak_fraction=0.4, eval_size=500, attack="pgd:steps=10,restarts=1",
+                        autoattack=QUICK_AUTOATTACK, autoattack_size=50),
 }
 
 

@@ -14,6 +14,7 @@ ImageNet stem, so the five convolutions and their LR1/LR2 ranks are those of the
 
 Usage:
     python experiments/lowrank_robustness.py --preset quick
+    python experiments/lowrank_robustness.py --preset medium   # Fashion-MNIST (apt-get install -y dataset-fashion-mnist)
     python experiments/lowrank_robustness.py --preset paper --models=resnet18
 """
 from __future__ import annotations
@@ -22,15 +23,9 @@ import dataclasses
 import time
 from typing import Dict, Tuple
 
-import tf_keras as keras
-
-from tfrobust.models import build, count_conv_layers
-from tfrobust.models.rank_schedules import resolve_ranks
-from tfrobust.studies import CurveSettings, StudyConfig, StudyReport, compile_classifier, fit, run_script, start
-from tfrobust.studies.config import SeedsSettings
-from tfrobust.studies.curves import SEED_004_PAPER_EPSILONS, curve_sections, curve_study, fgsm_curves, seeded_entry
+from tfrobust.studies.config import SEED_004_PAPER_EPSILONS, CurveSettings, SeedsSettings, StudyConfig
+from tfrobust.studies.flags import run_script
 from tfrobust.studies.published import LOWRANK_FINDINGS, SEED_COMPRESSION
-from tfrobust.studies.report import training_summary
 from tfrobust.studies.verdicts import LOWER_CLEAN, SEED_TEST, UNCHANGED_CLEAN
 
 EXPERIMENT = "lowrank_robustness"
@@ -68,6 +63,14 @@ PRESETS: Dict[str, LowRankConfig] = {
     "paper": LowRankConfig(preset="paper", dataset="imagenette", models=("alexnet", "resnet18"), epochs=30,
                            batch_size=128, learning_rate=1e-3, eval_size=785, train_augment=True,
                            epsilons=SEED_004_PAPER_EPSILONS),
+    # Fashion-MNIST: AlexNet (adapted to 28×28×1, as in the quick preset) with standard, LR1 and LR2 convolutions x 3
+    # seeds, batch 128, 2 epochs on 15,000 of the 60,000 training images, FGSM on 500 test images, minimal ε on an
+    # 11-point grid. Budget choices: AlexNet only (seed 004's ResNet18 costs ~4x AlexNet per step on 2 cores:
+    # 9 trainings of it would take hours); 15,000 images (236 steps of ~1.2 s) so that 9 trainings plus their
+    # attacks fit in ~50 minutes on 2 idle cores (AlexNet measured at 3.5 s a step under load, ~3x fewer idle).
+    "medium": LowRankConfig(preset="medium", dataset="fashion_mnist", models=("alexnet",), seeds=(0, 1, 2), epochs=2,
+                            batch_size=128, train_size=15000, learning_rate=5e-4, eval_size=500,
+                            minimal_eps_points=11),
 }
 
 
@@ -76,6 +79,13 @@ def _key(model_name: str, conv: str) -> str:
 
 
 def _train_and_evaluate(run, data, config: LowRankConfig, model_name: str, conv: str, seed: int):
+    import tf_keras as keras
+
+    from tfrobust.models import build, count_conv_layers
+    from tfrobust.models.rank_schedules import resolve_ranks
+    from tfrobust.studies.curves import fgsm_curves, seeded_entry
+    from tfrobust.studies.training import compile_classifier, fit
+
     key, data = seeded_entry(data, _key(model_name, conv), seed)
 
     def train(model, callbacks):
@@ -98,6 +108,9 @@ def _train_and_evaluate(run, data, config: LowRankConfig, model_name: str, conv:
 
 
 def _markdown(run, config: LowRankConfig, study) -> str:
+    from tfrobust.studies.curves import curve_sections
+    from tfrobust.studies.report import StudyReport, training_summary
+
     batch_norm = "with" if config.low_rank_batch_norm else "without"
     setting = (f"Reproduces seed 004 (`{SEED_COMPRESSION}`), Section 4.2, Figure 12, on {training_summary(config)}. "
                f"LR1/LR2: seed 004's rank schedules (LR2 = LR1 / 2) on every k×k convolution (Tai et al. 2016 "
@@ -122,6 +135,9 @@ def _markdown(run, config: LowRankConfig, study) -> str:
 
 def run(config: LowRankConfig) -> dict:
     """Trains every (model, conv) not finished yet, attacks them; returns results.json."""
+    from tfrobust.studies.curves import curve_study
+    from tfrobust.studies.training import start
+
     store, data = start(EXPERIMENT, config)
     study = curve_study(store, config.models, config.convs, key=_key, label=str,
                         measure=lambda m, c, seed: _train_and_evaluate(store, data, config, m, c, seed),
