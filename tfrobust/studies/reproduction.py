@@ -156,7 +156,7 @@ def _curve_study(results: dict, other: Optional[dict], *, key_field: str, baseli
             verdict = verdicts.get(model, {}).get(label(variant))
             rows.append([label(variant), len(group), _mean_std([e["clean_accuracy"] for e in group]),
                          _mean_std([_mean_drop(e) for e in group]), _mean_std([_relative(e) for e in group]),
-                         "baseline" if verdict is None else
+                         "baseline" if variant == baseline else "— (run not finished)" if verdict is None else
                          f"{verdict['robustness']} (p={_p(verdict.get('p_drop'))}); by robust/clean "
                          f"{verdict['relative']}; {verdict['clean']}"])
         out.lines += [f"**{model}** (ours, mean ± std over seeds; {v.SEED_TEST}):", "",
@@ -416,9 +416,11 @@ def build_reproduction(results_root: str = "results", docs_dir: str = "docs") ->
         preset = chosen.get("config", {}).get("preset", "?")
         other = found.get("quick") if preset == "medium" else None
         n_entries = len(chosen.get("entries", {}))
+        finished = "verdicts" in chosen.get("summary", {}) or "directions" in chosen.get("summary", {})
         body += [f"Preset **{preset}**: {n_entries} entries, wall time {chosen.get('wall_time_s', 0) / 60:.0f} min "
-                 f"(`{command(study.experiment, preset)}`)." + ("" if other else
-                 " Quick preset: not run here."), ""]
+                 f"(`{command(study.experiment, preset)}`)." + ("" if finished else
+                 " **Partial: the run had not finished** when this page was built (the same command resumes it "
+                 "from the finished entries); no verdict yet.") + ("" if other else " Quick preset: not run here."), ""]
         body += _protocol(study, chosen.get("config", {}))
         rendered = study.render(chosen, other)
         body += rendered.lines
