@@ -1,10 +1,10 @@
-"""A pruning run SIGKILLed after its first entry and started again gives the numbers of an uninterrupted run."""
+"""A pruning run SIGKILLed in the middle of its second entry and started again gives the numbers of an uninterrupted
+run (issue 10, case 4). Checked to fail on the code before the fix (f0fc29a^, mid-entry BackupAndRestore resume)."""
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -35,20 +35,26 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
     whole = subprocess.run(_command(tmp_path / "whole"), capture_output=True, text=True, timeout=600)
     assert whole.returncode == 0, whole.stderr[-3000:]
     results = tmp_path / "killed" / "results" / "pruning_robustness" / "t" / "results.json"
-    proc = subprocess.Popen(_command(tmp_path / "killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 600
-    try:  # kill it once the first entry is recorded and the second one is training
-        while time.time() < deadline and proc.poll() is None:
-            if results.exists() and len(json.loads(results.read_text() or "{}").get("entries", {})) >= 1:
+    # Killed once the first entry is recorded and the second has finished an epoch of training: its "Epoch 2/"
+    # line is printed after the epoch-1 callbacks ran, so a mid-entry backup (BackupAndRestore) would exist and
+    # a resume from it (weights and optimiser, but not the RNG or the data order) would change the numbers.
+    proc = subprocess.Popen(_command(tmp_path / "killed"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    seen = []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("Epoch 2/") and results.exists() and \
+                    len(json.loads(results.read_text() or "{}").get("entries", {})) >= 1:
                 proc.send_signal(signal.SIGKILL)
                 break
-            time.sleep(0.2)
-        proc.wait(timeout=60)
+        proc.wait(timeout=600)
     finally:
         if proc.poll() is None:
             proc.kill()
+        proc.stdout.close()
     if proc.returncode == 0:
-        pytest.skip("the run finished before it could be killed")
+        pytest.fail("the run finished before it could be killed:\n" + "".join(seen[-20:]))
     assert proc.returncode == -signal.SIGKILL
     killed_entries = _numbers(results)
     assert 1 <= len(killed_entries) < 2
