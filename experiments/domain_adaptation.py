@@ -70,12 +70,14 @@ class DomainAdaptationConfig(AttackSettings, StudyConfig):
 
 
 PRESETS: Dict[str, DomainAdaptationConfig] = {
-    # 2 CPU cores, <= 10 minutes: the MNIST-M-style target only; 30 DANN epochs (1,860 paired steps) with batch
-    # normalisation and Adam (measured: the paper's plain network with SGD gains only ~+3 points over source-only
-    # in 20 epochs, its domain classifier staying at ~0.8), baselines 10 epochs (their target accuracy has
-    # levelled off by then).
+    # 2 CPU cores, <= 10 minutes: the MNIST-M-style target only, the paper's optimiser and rate (SGD momentum 0.9,
+    # mu_0 = 0.01 annealed), 30 DANN epochs (1,860 paired steps), baselines 10 epochs. Measured on this target
+    # (target accuracy gain over source-only / held-out domain accuracy at the end): the paper's plain network
+    # +3 / 0.8 after 20 epochs; with Adam +3 / 0.78; batch normalisation with per-domain statistics and SGD
+    # +4 (peaks +11: the last iterates oscillate, domain accuracy 0.4-0.9 between epochs); plus averaged
+    # weights (EMA 0.99): +8.5 / 0.57.
     "quick": DomainAdaptationConfig(preset="quick", targets=("mnist_m",), epochs=30, baseline_epochs=10,
-                                    batch_size=64, optimizer="adam", learning_rate=1e-3, batch_norm=True,
+                                    batch_size=64, optimizer="sgd", learning_rate=0.01, batch_norm=True, ema=0.99,
                                     eval_size=1000, eps=0.1, attack="pgd:steps=20,restarts=1"),
     # The paper's network, optimiser and rate (SGD momentum 0.9, mu_0 = 0.01) on both targets; it trains far
     # longer on 59,000 MNIST digits, here 100 epochs over our 4,000 are ~6,000 steps of 64 + 64.
@@ -124,7 +126,8 @@ def _entry(run, config, target) -> dict:
     import tf_keras as keras
 
     from tfrobust.adaptation import (DANN, classifier_from, dann_callbacks, domain_accuracy, domain_head,
-                                     extract_features, ganin_features, label_head, paired_dataset)
+                                     domain_probe_accuracy, extract_features, ganin_features, label_head,
+                                     paired_dataset)
     from tfrobust.adaptation.figures import plot_feature_pca
     from tfrobust.evaluation.robust_accuracy import robust_accuracy
 
@@ -178,10 +181,12 @@ def _entry(run, config, target) -> dict:
     entry["domain_accuracy_final"] = domain_accuracy(dann, xs_test, xt_test)
     entry["gain"] = entry["DANN"]["target_accuracy"] - entry["source only"]["target_accuracy"]
     entry["seconds"] = seconds
-    plot_feature_pca({"source only": (extract_features(source_only.layers[1], xs_test[:500]),
-                                      extract_features(source_only.layers[1], xt_test[:500])),
-                      "DANN": (extract_features(dann.features, xs_test[:500]),
-                               extract_features(dann.features, xt_test[:500]))},
+    test_features = {"source only": (extract_features(source_only.layers[1], xs_test),
+                                     extract_features(source_only.layers[1], xt_test)),
+                     "DANN": (extract_features(dann.features, xs_test), extract_features(dann.features, xt_test))}
+    for name, (fs, ft) in test_features.items():
+        entry[name]["domain_probe"] = domain_probe_accuracy(fs, ft, seed=config.seed)
+    plot_feature_pca({name: (fs[:500], ft[:500]) for name, (fs, ft) in test_features.items()},
                      run.path(f"features_pca_{target}.png"),
                      title=f"mnist5k (source) vs {target} (target) test features, PCA")
     return entry
@@ -200,6 +205,7 @@ def _markdown(run, config, entries) -> str:
         f"μ_0 = {config.learning_rate:g} annealed, λ_p schedule; source-only and train-on-target "
         f"{config.baseline_epochs or config.epochs} epochs; "
         f"{'batch normalisation in G_f, per-domain batch statistics (not in the paper); ' if config.batch_norm else ''}"
+        f"{'weights averaged (EMA %g, not in the paper); ' % config.ema if config.ema else ''}"
         f"target test accuracy on "
         f"{config.eval_size} digits. PGD: {config.attack_spec().label} at L-inf eps {config.eps:g} on the target test set.")
     rows = []
@@ -211,9 +217,18 @@ def _markdown(run, config, entries) -> str:
                          f"target PGD eps={config.eps:g}": e[name].get("target_pgd")})
     report.section("Target accuracy (the paper's Table 1)").table(rows)
     report.section("Domain classifier").table([{
-        "target": t, "epoch 1": e["domain_accuracy_per_epoch"][0], "last epoch": e["domain_accuracy_per_epoch"][-1],
-        "held-out, end": e["domain_accuracy_final"], "DANN gain (points)": 100 * e["gain"]}
-        for t, e in entries.items()])
+        "target": t, "epoch 1 (training batches)": e["domain_accuracy_per_epoch"][0],
+        "last epoch (training batches)": e["domain_accuracy_per_epoch"][-1],
+        "held-out test images, end": e["domain_accuracy_final"],
+        "linear probe, source-only features": e["source only"].get("domain_probe"),
+        "linear probe, DANN features": e["DANN"].get("domain_probe"), "DANN gain (points)": 100 * e["gain"]}
+        for t, e in entries.items()]).paragraph(
+        "Chance is 0.5. Training batches: the running accuracy over the epoch's paired batches (per-domain batch "
+        "statistics where G_f has batch normalisation); held-out: the deployed DANN's domain classifier on the "
+        "source and target test images (inference statistics"
+        + (", averaged weights" if config.ema else "") + "); linear probe: a logistic regression fitted after "
+        "training on half of the test images' features (source vs target) and tested on the other half "
+        "(tfrobust.adaptation.domain_probe_accuracy), the domain gap that G_f was not trained against.")
     report.paragraph(f"Published numbers: {REFERENCE}, Batch 2 facts (Ganin & Lempitsky 2015, Table 1).")
     figures = [f"features_pca_{t}.png" for t in entries] + ["domain_accuracy.png"]
     return report.footer(figures).markdown()

@@ -7,7 +7,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfrobust.adaptation import (DANN, AnnealedLearningRate, dann_callbacks, domain_accuracy, domain_head,
-                                 label_head, paired_dataset, pca_2d)
+                                 domain_probe_accuracy, label_head, paired_dataset, pca_2d)
 
 
 def _tiny(lam, seed=0):
@@ -101,3 +101,12 @@ def test_train_step_normalises_each_domain_by_its_own_batch_statistics():
     assert float(logs["loss"]) == pytest.approx(float(separate), rel=1e-5)
     assert abs(float(separate) - float(mixed)) > 1e-2  # one pass over both domains would give another loss
     assert float(logs["domain_accuracy"]) == pytest.approx(0.5)  # equal features: one of each pair is wrong
+
+
+def test_domain_probe_is_chance_on_one_distribution_and_high_on_two():
+    rng = np.random.default_rng(0)
+    same = domain_probe_accuracy(rng.normal(size=(300, 8)), rng.normal(size=(300, 8)))
+    shifted = domain_probe_accuracy(rng.normal(size=(300, 8)), rng.normal(size=(300, 8)) + np.eye(8)[0] * 4.0)
+    assert abs(same - 0.5) < 0.08 and shifted > 0.93  # Bayes accuracy Phi(2) = 0.977
+    with pytest.raises(ValueError, match="at least 4"):
+        domain_probe_accuracy(np.zeros((3, 2)), np.zeros((10, 2)))

@@ -1,7 +1,7 @@
 """tfrobust.adaptation: unsupervised domain adaptation with gradient reversal (Ganin & Lempitsky 2015)."""
 from tfrobust.adaptation.dann import (DANN, AnnealedLearningRate, classifier_from, dann_callbacks, domain_accuracy,
-                                      domain_head, extract_features, ganin_features, label_head, paired_dataset,
-                                      pca_2d)
+                                      domain_head, domain_probe_accuracy, extract_features, ganin_features,
+                                      label_head, paired_dataset, pca_2d)
 
 __all__ = ["DANN", "AnnealedLearningRate", "classifier_from", "dann_callbacks", "domain_accuracy", "domain_head",
-           "extract_features", "ganin_features", "label_head", "paired_dataset", "pca_2d"]
+           "domain_probe_accuracy", "extract_features", "ganin_features", "label_head", "paired_dataset", "pca_2d"]
