@@ -227,6 +227,32 @@ def test_targeted_attack_on_the_predicted_labels_is_refused(conv_model, images):
     prepare(conv_model, x, other, (0.0, 1.0), targeted=True)
 
 
+def test_every_targeted_attack_refuses_rows_whose_target_is_the_true_label(conv_model, images):
+    """y_true= makes the check exact, in every attack that takes it, by name and through a spec (also at eps 0)."""
+    from tfrobust.attacks import Attack, registry
+
+    x, _ = images
+    predicted = np.argmax(conv_model(x), axis=1)
+    targets = (predicted + 1) % 10
+    y_true = predicted.copy()
+    y_true[[1, 5]] = targets[[1, 5]]
+    message = r"Targets equal the true labels for 2 of 16 examples \(indices 1, 5\)"
+    takers = [name for name in registry.names() if "y_true" in registry.get(name).parameters]
+    assert {"fgsm", "rfgsm", "pgd", "apgd", "apgd-t", "square", "fab", "fab-minimal", "cw", "optimization",
+            "deepfool"} <= set(takers)
+    for name in takers:
+        entry = registry.get(name)
+        kwargs = {"eps": 0.1} if entry.kind == "fixed_eps" else {}
+        with pytest.raises(ValueError, match=message):
+            entry.function(conv_model, x, targets, targeted=True, y_true=y_true, **kwargs)
+    for eps in (0.0, 0.1):
+        with pytest.raises(ValueError, match=message):
+            Attack("pgd", targeted=True, steps=2)(conv_model, x, targets, eps=eps, y_true=y_true)
+    for name in ("apgd", "square"):  # they used to skip the targeted check: the majority rule now applies too
+        with pytest.raises(ValueError, match="clean prediction for 16 of 16"):
+            registry.get(name).function(conv_model, x, predicted, eps=0.1, targeted=True)
+
+
 def test_check_targets_majority_rule():
     check_targets([1, 2, 3, 4], [1, 2, 0, 0])  # half: not a majority
     with pytest.raises(ValueError, match="3 of 4"):

@@ -233,7 +233,7 @@ class _APGDRun:
 
 
 def _validate(model, x, y, *, eps, norm, loss, targeted, bounds, seed, batch_size, return_info, steps, restarts,
-              momentum, rho, eot_samples):
+              momentum, rho, eot_samples, y_true=None):
     norm = check_choice(norm, NORMS, "norm")
     loss = check_choice(loss, LOSSES, "loss")
     targeted = check_flag(targeted, "targeted")
@@ -250,7 +250,7 @@ def _validate(model, x, y, *, eps, norm, loss, targeted, bounds, seed, batch_siz
         raise ValueError(f"rho must be in (0, 1] (the paper uses 0.75), got {rho}.")
     seed = check_seed(seed)
     batch_size = check_batch_size(batch_size)
-    inputs = prepare(model, x, y, bounds)
+    inputs = prepare(model, x, y, bounds, targeted=targeted, true_labels=y_true)
     return inputs, dict(norm=norm, loss=loss, targeted=targeted, eps=eps, steps=steps, restarts=restarts,
                         momentum=momentum, rho=rho, eot_samples=eot_samples, seed=seed, batch_size=batch_size,
                         return_info=return_info)
@@ -275,7 +275,8 @@ def _finish(inputs, run, results, settings, extra):
 
 
 def apgd(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.0, 1.0), seed=None,
-         batch_size=None, return_info=False, steps=100, restarts=1, momentum=0.75, rho=0.75, eot_samples=1):
+         batch_size=None, return_info=False, steps=100, restarts=1, momentum=0.75, rho=0.75, eot_samples=1,
+         y_true=None):
     """Auto-PGD (Croce & Hein 2020), untargeted or towards given targets; see the module docstring.
 
     Args:
@@ -286,6 +287,8 @@ def apgd(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.
         norm: "linf" or "l2".
         loss: "ce" (APGD-CE), "dlr" (APGD-DLR; >= 3 classes, >= 4 targeted) or "margin".
         targeted: y are targets; success means reaching them.
+        y_true: targeted only, optional: the true labels; a row whose target equals its true label is refused
+            (an exact check; without y_true, targets that are mostly the clean predictions are refused).
         bounds: (low, high) pixel range.
         seed: seed of the random starts (None: fresh randomness).
         batch_size: attack in chunks of this many examples (same result as one chunk).
@@ -305,7 +308,7 @@ def apgd(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.
     """
     inputs, s = _validate(model, x, y, eps=eps, norm=norm, loss=loss, targeted=targeted, bounds=bounds, seed=seed,
                           batch_size=batch_size, return_info=return_info, steps=steps, restarts=restarts,
-                          momentum=momentum, rho=rho, eot_samples=eot_samples)
+                          momentum=momentum, rho=rho, eot_samples=eot_samples, y_true=y_true)
     check_loss_classes(s["loss"], inputs.model.num_classes, s["targeted"])
     run = _APGDRun(inputs, norm=s["norm"], loss=s["loss"], loss_targeted=s["targeted"], goal_targeted=s["targeted"],
                    eps=s["eps"], steps=s["steps"], momentum=s["momentum"], rho=s["rho"],
@@ -342,7 +345,7 @@ def target_classes(logits, labels, n_target_classes: int) -> np.ndarray:
 
 def apgd_targeted(model, x, y, *, eps, norm="linf", loss="dlr", targeted=False, bounds=(0.0, 1.0), seed=None,
                   batch_size=None, return_info=False, steps=100, restarts=1, n_target_classes=9, momentum=0.75,
-                  rho=0.75, eot_samples=1):
+                  rho=0.75, eot_samples=1, y_true=None):
     """APGD-T (Croce & Hein 2020): misclassification by targeted APGD runs against the top-k other classes.
 
     For each k = 1 .. ``n_target_classes`` (and each restart), the examples still correctly classified are
@@ -358,6 +361,8 @@ def apgd_targeted(model, x, y, *, eps, norm="linf", loss="dlr", targeted=False, 
         norm: "linf" or "l2".
         loss: the targeted loss, "dlr" (AutoAttack; >= 4 classes), "ce" or "margin".
         targeted: see ``y``.
+        y_true: targeted only, optional: the true labels; a row whose target equals its true label is refused
+            (an exact check; without y_true, targets that are mostly the clean predictions are refused).
         n_target_classes: how many target classes (9 in AutoAttack), at most classes - 1.
 
     Returns:
@@ -369,7 +374,7 @@ def apgd_targeted(model, x, y, *, eps, norm="linf", loss="dlr", targeted=False, 
     """
     inputs, s = _validate(model, x, y, eps=eps, norm=norm, loss=loss, targeted=targeted, bounds=bounds, seed=seed,
                           batch_size=batch_size, return_info=return_info, steps=steps, restarts=restarts,
-                          momentum=momentum, rho=rho, eot_samples=eot_samples)
+                          momentum=momentum, rho=rho, eot_samples=eot_samples, y_true=y_true)
     num_classes = inputs.model.num_classes
     n_target_classes = int(check_positive(n_target_classes, "n_target_classes", integer=True))
     if n_target_classes > num_classes - 1:
@@ -380,7 +385,7 @@ def apgd_targeted(model, x, y, *, eps, norm="linf", loss="dlr", targeted=False, 
         return apgd(model, inputs.x, inputs.labels, eps=s["eps"], norm=s["norm"], loss=s["loss"], targeted=True,
                     bounds=bounds, seed=s["seed"], batch_size=s["batch_size"], return_info=s["return_info"],
                     steps=s["steps"], restarts=s["restarts"], momentum=s["momentum"], rho=s["rho"],
-                    eot_samples=s["eot_samples"])
+                    eot_samples=s["eot_samples"], y_true=y_true)
     run = _APGDRun(inputs, norm=s["norm"], loss=s["loss"], loss_targeted=True, goal_targeted=False,
                    eps=s["eps"], steps=s["steps"], momentum=s["momentum"], rho=s["rho"],
                    eot_samples=s["eot_samples"])

@@ -154,7 +154,7 @@ def autoattack(model, x, y, *, eps, norm="linf", version="standard", loss="ce", 
     budget = {"steps": int(check_positive(steps, "steps", integer=True)),
               "n_queries": int(check_positive(n_queries, "n_queries", integer=True)),
               "n_target_classes": int(check_positive(n_target_classes, "n_target_classes", integer=True))}
-    inputs = prepare(model, x, y, bounds)
+    inputs = prepare(model, x, y, bounds, targeted=False)  # untargeted: y are the true labels
     if inputs.x.shape.rank != 4:
         raise ValueError(f"autoattack needs images shaped (batch, height, width, channels), got {inputs.x.shape}.")
     num_classes = inputs.model.num_classes

@@ -98,7 +98,7 @@ def next_constant(c, found, lower, upper):
 
 def carlini_wagner_l2(model, x, y, *, norm="l2", targeted=False, bounds=(0.0, 1.0), seed=None, batch_size=None,
                       confidence=0.0, initial_const=1e-3, search_steps=9, steps=1000, learning_rate=0.01,
-                      abort_early=True) -> MinimalPerturbation:
+                      abort_early=True, y_true=None) -> MinimalPerturbation:
     """Carlini & Wagner's L2 attack: tanh box, Adam, binary search over c (see the module docstring).
 
     Args:
@@ -108,6 +108,8 @@ def carlini_wagner_l2(model, x, y, *, norm="l2", targeted=False, bounds=(0.0, 1.
         y: true labels (untargeted) or target labels (targeted), sparse or one-hot.
         norm: only "l2".
         targeted: reach the labels y instead of leaving them.
+        y_true: targeted only, optional: the true labels; a row whose target equals its true label is refused
+            (an exact check; without y_true, targets that are mostly the clean predictions are refused).
         bounds: (low, high) box, kept exactly by the tanh change of variables.
         seed: accepted for the common contract; the attack is deterministic.
         batch_size: attack in chunks of this many examples.
@@ -139,7 +141,7 @@ def carlini_wagner_l2(model, x, y, *, norm="l2", targeted=False, bounds=(0.0, 1.
     steps = check_positive(steps, "steps", integer=True)
     learning_rate = check_positive(learning_rate, "learning_rate")
     abort_early = check_flag(abort_early, "abort_early")
-    inputs = prepare(model, x, y, bounds, targeted=targeted)
+    inputs = prepare(model, x, y, bounds, targeted=targeted, true_labels=y_true)
     optimise = _compiled.cached_function(inputs.model, "cw_l2", (targeted,), _optimise_fn(targeted))
     clean_logits = inputs.clean_logits if inputs.clean_logits is not None else inputs.model(inputs.x)
     clean_fooled = _compiled.attack_succeeded(clean_logits, inputs.labels, targeted).numpy()

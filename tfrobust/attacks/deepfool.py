@@ -147,7 +147,7 @@ def _run(inputs, x, labels, clean_logits, *, norm, targeted, steps, overshoot, c
 
 
 def deepfool(model, x, y, *, norm="l2", targeted=False, bounds=(0.0, 1.0), seed=None, batch_size=None, steps=50,
-             overshoot=0.02, candidates=10) -> MinimalPerturbation:
+             overshoot=0.02, candidates=10, y_true=None) -> MinimalPerturbation:
     """DeepFool (Moosavi-Dezfooli et al. 2016): per example a small perturbation that changes the label.
 
     Args:
@@ -156,6 +156,8 @@ def deepfool(model, x, y, *, norm="l2", targeted=False, bounds=(0.0, 1.0), seed=
         y: true labels (untargeted) or target labels (targeted), sparse or one-hot.
         norm: "l2" or "linf" (the norm minimised, and the one ``norms`` are measured in).
         targeted: reach the labels y instead of leaving them (see the module docstring).
+        y_true: targeted only, optional: the true labels; a row whose target equals its true label is refused
+            (an exact check; without y_true, targets that are mostly the clean predictions are refused).
         bounds: (low, high) pixel range; every step stays inside it.
         seed: accepted for the common contract; DeepFool is deterministic.
         batch_size: attack in chunks of this many examples.
@@ -182,7 +184,7 @@ def deepfool(model, x, y, *, norm="l2", targeted=False, bounds=(0.0, 1.0), seed=
     candidates = check_positive(candidates, "candidates", integer=True)
     if candidates < 2:
         raise ValueError(f"candidates must be >= 2 (the label and at least one other class), got {candidates}.")
-    inputs = prepare(model, x, y, bounds, targeted=targeted)
+    inputs = prepare(model, x, y, bounds, targeted=targeted, true_labels=y_true)
     step = _compiled.cached_function(inputs.model, "deepfool_step", (norm, targeted), _step_fn(norm, targeted))
     clean_logits = inputs.clean_logits if inputs.clean_logits is not None else inputs.model(inputs.x)
     parts = [_run(inputs, inputs.x[part], inputs.labels[part], clean_logits[part], norm=norm, targeted=targeted,

@@ -229,7 +229,8 @@ class _FABSearch:
         return best_adv, best_norm, broken_by
 
 
-def _validate(model, x, y, *, norm, targeted, bounds, seed, batch_size, n_target_classes, steps, restarts):
+def _validate(model, x, y, *, norm, targeted, bounds, seed, batch_size, n_target_classes, steps, restarts,
+              y_true=None):
     norm = check_choice(norm, NORMS, "norm")
     targeted = check_flag(targeted, "targeted")
     seed = check_seed(seed)
@@ -238,7 +239,7 @@ def _validate(model, x, y, *, norm, targeted, bounds, seed, batch_size, n_target
     restarts = check_positive(restarts, "restarts", integer=True)
     if n_target_classes is not None:
         n_target_classes = check_positive(n_target_classes, "n_target_classes", integer=True)
-    inputs = prepare(model, x, y, bounds, targeted=targeted)
+    inputs = prepare(model, x, y, bounds, targeted=targeted, true_labels=y_true)
     num_classes = inputs.model.num_classes
     if n_target_classes is not None and not targeted and n_target_classes > num_classes - 1:
         raise ValueError(f"n_target_classes={n_target_classes} but the model has {num_classes} classes; at most "
@@ -270,7 +271,7 @@ def _search_all(inputs, search, *, targeted, n_target_classes, batch_size, stop_
 
 
 def fab(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.0, 1.0), seed=None, batch_size=None,
-        return_info=False, n_target_classes=9, steps=100, restarts=1):
+        return_info=False, n_target_classes=9, steps=100, restarts=1, y_true=None):
     """FAB at a fixed eps (AutoAttack's FAB-T by default): broken where the minimal perturbation is <= eps.
 
     Args:
@@ -281,6 +282,8 @@ def fab(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.0
         norm: "linf" or "l2".
         loss: FAB optimises no loss; only "ce" is accepted, for the common contract.
         targeted: y are targets: one targeted FAB run towards them.
+        y_true: targeted only, optional: the true labels; a row whose target equals its true label is refused
+            (an exact check; without y_true, targets that are mostly the clean predictions are refused).
         bounds: (low, high) pixel range.
         seed: seed of the random restarts (restarts > 1).
         batch_size: attack in chunks of this many examples (same result as one chunk).
@@ -303,7 +306,7 @@ def fab(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.0
     return_info = check_flag(return_info, "return_info")
     inputs, norm, targeted, seed, batch_size, n_target_classes, steps, restarts = _validate(
         model, x, y, norm=norm, targeted=targeted, bounds=bounds, seed=seed, batch_size=batch_size,
-        n_target_classes=n_target_classes, steps=steps, restarts=restarts)
+        n_target_classes=n_target_classes, steps=steps, restarts=restarts, y_true=y_true)
     eps = check_epsilon(eps, bounds, norm)
     search = _FABSearch(inputs, norm=norm, steps=steps, restarts=restarts, radius=eps, seed=seed)
     n = int(inputs.x.shape[0])
@@ -325,11 +328,12 @@ def fab(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.0
 
 
 def fab_minimal(model, x, y, *, norm="linf", targeted=False, bounds=(0.0, 1.0), seed=None, batch_size=None,
-                n_target_classes=None, steps=100, restarts=1, restart_radius=None) -> MinimalPerturbation:
+                n_target_classes=None, steps=100, restarts=1, restart_radius=None,
+                y_true=None) -> MinimalPerturbation:
     """FAB as a minimal-perturbation attack: per example the smallest adversarial norm found.
 
     Args:
-        model, x, y, norm, targeted, bounds, seed, batch_size, steps, restarts: as in ``fab``.
+        model, x, y, norm, targeted, bounds, seed, batch_size, steps, restarts, y_true: as in ``fab``.
         n_target_classes: None (default): untargeted FAB over all classes; k: FAB-T over the top-k other
             classes, every run on every example, keeping the smallest norm.
         restart_radius: cap of the random-restart radius (default 0.3 for L-inf, 1.0 for L2, times the
@@ -343,7 +347,7 @@ def fab_minimal(model, x, y, *, norm="linf", targeted=False, bounds=(0.0, 1.0), 
     """
     inputs, norm, targeted, seed, batch_size, n_target_classes, steps, restarts = _validate(
         model, x, y, norm=norm, targeted=targeted, bounds=bounds, seed=seed, batch_size=batch_size,
-        n_target_classes=n_target_classes, steps=steps, restarts=restarts)
+        n_target_classes=n_target_classes, steps=steps, restarts=restarts, y_true=y_true)
     if restart_radius is None:
         restart_radius = DEFAULT_RESTART_RADIUS[norm] * (inputs.hi - inputs.lo)
     restart_radius = check_positive(restart_radius, "restart_radius")

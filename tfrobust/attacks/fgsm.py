@@ -21,7 +21,7 @@ from tfrobust.validation import LOSSES, NORMS, check_choice, check_epsilon
 
 
 def fgsm(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.0, 1.0), seed=None, batch_size=None,
-         return_info=False):
+         return_info=False, y_true=None):
     """Fast gradient sign method (Goodfellow et al. 2015); the L2 variant steps eps * g / ||g||_2.
 
     Args:
@@ -32,6 +32,8 @@ def fgsm(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.
         eps: perturbation size in pixel units (>= 0; eps == 0 returns x unchanged).
         norm: "linf" (sign step) or "l2" (normalised-gradient step).
         targeted: move towards y instead of away from it.
+        y_true: targeted only, optional: the true labels; a row whose target equals its true label is refused
+            (an exact check; without y_true, targets that are mostly the clean predictions are refused).
         bounds: (low, high) pixel range; the result is clipped to it.
         loss: attack loss to ascend, "ce", "margin" or "dlr" (see ``tfrobust.attacks.losses``).
         seed: accepted for the common attack contract; FGSM is deterministic.
@@ -52,7 +54,7 @@ def fgsm(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.
     eps = check_epsilon(eps, bounds, norm)
     check_seed(seed)
     batch_size = check_batch_size(batch_size)
-    inputs = prepare(model, x, y, bounds, targeted=targeted)
+    inputs = prepare(model, x, y, bounds, targeted=targeted, true_labels=y_true)
     check_loss_classes(loss, inputs.model.num_classes, targeted)
     n = int(inputs.x.shape[0])
     grad_fn = _compiled.loss_gradient(inputs.model, loss, targeted)

@@ -87,7 +87,8 @@ def _next_c(c, succeeded, c_success, c_failure):
 
 
 def optimization_attack(model, x, y, *, norm="l2", targeted=False, bounds=(0.0, 1.0), seed=None, batch_size=None,
-                        loss="ce", c_init=1.0, search_steps=6, steps=100, learning_rate=0.01) -> MinimalPerturbation:
+                        loss="ce", c_init=1.0, search_steps=6, steps=100, learning_rate=0.01,
+                        y_true=None) -> MinimalPerturbation:
     """Minimal-norm box-constrained attack of Szegedy et al. (2014), Adam on eta and a search over c.
 
     Args:
@@ -96,6 +97,8 @@ def optimization_attack(model, x, y, *, norm="l2", targeted=False, bounds=(0.0, 
         y: true labels (untargeted) or target labels l' (targeted), sparse or one-hot.
         norm: distance minimised; only "l2" (Szegedy's ||eta||_2^2 penalty).
         targeted: reach the labels y instead of leaving them.
+        y_true: targeted only, optional: the true labels; a row whose target equals its true label is refused
+            (an exact check; without y_true, targets that are mostly the clean predictions are refused).
         bounds: (low, high) box the adversarial example must stay in.
         seed: accepted for the minimal-attack contract; the optimisation is deterministic.
         batch_size: attack x in chunks of this many examples (each example has its own c and Adam state,
@@ -124,7 +127,7 @@ def optimization_attack(model, x, y, *, norm="l2", targeted=False, bounds=(0.0, 
     search_steps = check_positive(search_steps, "search_steps", integer=True)
     steps = check_positive(steps, "steps", integer=True)
     learning_rate = check_positive(learning_rate, "learning_rate")
-    inputs = prepare(model, x, y, bounds, targeted=targeted)
+    inputs = prepare(model, x, y, bounds, targeted=targeted, true_labels=y_true)
 
     optimise = _compiled.cached_function(inputs.model, "optimization", (loss, targeted),
                                          _search_step_fn(loss, targeted))

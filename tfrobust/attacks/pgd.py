@@ -148,7 +148,8 @@ class _PGDRun:
 
 
 def pgd(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.0, 1.0), seed=None, batch_size=None,
-        return_info=False, steps=DEFAULT_STEPS, step_size=None, restarts=1, random_start=True, early_stop=False):
+        return_info=False, steps=DEFAULT_STEPS, step_size=None, restarts=1, random_start=True, early_stop=False,
+        y_true=None):
     """Projected gradient descent with restarts (Madry et al. 2018), optionally early-stopped per example.
 
     Args:
@@ -161,6 +162,8 @@ def pgd(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.0
         loss: "ce", "margin" (Carlini & Wagner) or "dlr" (Croce & Hein); targeted DLR moves away from
             the model's clean prediction.
         targeted: y are target labels; success means reaching them.
+        y_true: targeted only, optional: the true labels; a row whose target equals its true label is refused
+            (an exact check; without y_true, targets that are mostly the clean predictions are refused).
         bounds: (low, high) pixel range.
         seed: integer for reproducible random starts.
         batch_size: if given, attack x in chunks of this many examples.
@@ -175,7 +178,8 @@ def pgd(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.0
 
     Returns:
         x_adv, float32 like x: a numpy array for a float32 numpy x (written chunk by chunk into one preallocated
-        array, so peak memory is x, x_adv and one chunk's working set whatever N), else a tensor; with ``return_info`` the pair (x_adv, info) with the keys of
+        array, so peak memory is x, x_adv and one chunk's working set whatever N), else a tensor; with
+        ``return_info`` the pair (x_adv, info) with the keys of
         ``attack_info``: "success", "loss" (attack loss of the returned example), "perturbation_norm",
         "example_steps" (forward+backward passes computed, summed over examples), "forward_passes"
         (forward-only example evaluations) and "extra" (empty).
@@ -197,7 +201,7 @@ def pgd(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.0
     restarts = check_positive(restarts, "restarts", integer=True)
     seed = check_seed(seed)
     batch_size = check_batch_size(batch_size)
-    inputs = prepare(model, x, y, bounds, targeted=targeted, keep_numpy=True)
+    inputs = prepare(model, x, y, bounds, targeted=targeted, true_labels=y_true, keep_numpy=True)
     check_loss_classes(loss, inputs.model.num_classes, targeted)
 
     run = _PGDRun(inputs, norm=norm, loss=loss, targeted=targeted, eps=eps, step_size=step_size, steps=steps)

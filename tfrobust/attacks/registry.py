@@ -25,8 +25,9 @@ KINDS = ("fixed_eps", "minimal")
 FIXED_EPS_CONTRACT = ("eps", "norm", "loss", "targeted", "bounds", "seed", "batch_size", "return_info")
 #: Keywords every minimal-perturbation attack takes.
 MINIMAL_CONTRACT = ("norm", "targeted", "bounds", "seed", "batch_size")
-#: Keywords a spec never stores as a setting: they are given per call (early_stop by the evaluation).
-PER_CALL = ("eps", "bounds", "return_info", "early_stop")
+#: Keywords a spec never stores as a setting: they are given per call (early_stop by the evaluation; y_true, the
+#: true labels of a targeted call, with the data).
+PER_CALL = ("eps", "bounds", "return_info", "early_stop", "y_true")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,7 +25,7 @@ from tfrobust.validation import LOSSES, NORMS, check_choice, check_epsilon
 
 
 def rfgsm(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0.0, 1.0), seed=None,
-          batch_size=None, return_info=False, alpha=None):
+          batch_size=None, return_info=False, alpha=None, y_true=None):
     """R+FGSM (Tramèr et al. 2018): random step of size alpha, then a gradient step of size eps - alpha.
 
     Args:
@@ -36,6 +36,8 @@ def rfgsm(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0
         norm: "linf" or "l2".
         loss: attack loss of the gradient step, "ce", "margin" or "dlr".
         targeted: descend the target's loss instead of ascending the true label's.
+        y_true: targeted only, optional: the true labels; a row whose target equals its true label is refused
+            (an exact check; without y_true, targets that are mostly the clean predictions are refused).
         bounds: (low, high) pixel range.
         seed: integer for a reproducible random step.
         batch_size: if given, take the gradient step in chunks of this many examples.
@@ -57,7 +59,7 @@ def rfgsm(model, x, y, *, eps, norm="linf", loss="ce", targeted=False, bounds=(0
     alpha = eps / 2.0 if alpha is None else check_epsilon(alpha, bounds, norm, name="alpha")
     seed = check_seed(seed)
     batch_size = check_batch_size(batch_size)
-    inputs = prepare(model, x, y, bounds, targeted=targeted)
+    inputs = prepare(model, x, y, bounds, targeted=targeted, true_labels=y_true)
     check_loss_classes(loss, inputs.model.num_classes, targeted)
     n = int(inputs.x.shape[0])
     if eps == 0:

@@ -156,7 +156,7 @@ class Attack:
         return f"Attack({self.name!r}{inner})"
 
     def __call__(self, model: Callable, x, y, *, eps, bounds: Sequence[float] = (0.0, 1.0),
-                 early_stop: bool = False, return_info: bool = False):
+                 early_stop: bool = False, return_info: bool = False, y_true=None):
         """Runs the attack at ``eps`` and returns the adversarial images (and the info dict).
 
         Args:
@@ -167,22 +167,30 @@ class Attack:
             bounds: (low, high) of valid pixel values.
             early_stop: for attacks that take it: stop attacking examples once they are fooled.
             return_info: also return ``tfrobust.attacks.info.attack_info``'s dict.
+            y_true: for a targeted spec, the true labels: a row whose target equals its true label is refused.
 
         Returns:
             Adversarial images (float32, shaped like x), or ``(x_adv, info)``.
+
+        Raises:
+            TypeError: ``y_true`` for an attack that does not take it.
         """
         return_info = check_flag(return_info, "return_info")
+        if y_true is not None and "y_true" not in self.entry.parameters:
+            raise TypeError(f"Attack {self.name!r} takes no y_true (true labels of a targeted call); leave it out.")
         if _is_zero(eps):
-            return self._identity(model, x, y, bounds, return_info)
+            return self._identity(model, x, y, bounds, return_info, y_true)
         kwargs = self.resolve(eps)
+        if y_true is not None:
+            kwargs["y_true"] = y_true
         if self.kind == "minimal":
             return self._at_fixed_eps(model, x, y, eps, bounds, kwargs, return_info)
         if "early_stop" in self.entry.parameters:
             kwargs["early_stop"] = early_stop
         return self.entry.function(model, x, y, bounds=bounds, return_info=return_info, **kwargs)
 
-    def _identity(self, model, x, y, bounds, return_info):
-        inputs = prepare(model, x, y, bounds, targeted=self.targeted)
+    def _identity(self, model, x, y, bounds, return_info, y_true=None):
+        inputs = prepare(model, x, y, bounds, targeted=self.targeted, true_labels=y_true)
         if not return_info:
             return inputs.x
         logits = inputs.model(inputs.x)

@@ -172,7 +172,7 @@ def _initial_delta(x, eps, norm, seed, n_total, rows):
 
 
 def square(model, x, y, *, eps, norm="linf", loss="margin", targeted=False, bounds=(0.0, 1.0), seed=None,
-           batch_size=None, return_info=False, n_queries=5000, p_init=0.8):
+           batch_size=None, return_info=False, n_queries=5000, p_init=0.8, y_true=None):
     """Square attack (Andriushchenko et al. 2020): score-based black box, needs no gradient.
 
     Args:
@@ -184,6 +184,8 @@ def square(model, x, y, *, eps, norm="linf", loss="margin", targeted=False, boun
         norm: "linf" or "l2".
         loss: "margin", the only loss of this attack (the paper's choice for both goals).
         targeted: y are targets; success means reaching them.
+        y_true: targeted only, optional: the true labels; a row whose target equals its true label is refused
+            (an exact check; without y_true, targets that are mostly the clean predictions are refused).
         bounds: (low, high) pixel range.
         seed: seed of the random search (None: 0; the attack is deterministic given the seed).
         batch_size: attack in chunks of this many examples (same result).
@@ -211,7 +213,7 @@ def square(model, x, y, *, eps, norm="linf", loss="margin", targeted=False, boun
     seed = check_seed(seed)
     seed = 0 if seed is None else seed
     batch_size = check_batch_size(batch_size)
-    inputs = prepare(model, x, y, bounds)
+    inputs = prepare(model, x, y, bounds, targeted=targeted, true_labels=y_true)
     if inputs.x.shape.rank != 4:
         raise ValueError(f"square needs images shaped (batch, height, width, channels), got {inputs.x.shape}; "
                          f"reshape flat inputs to images first.")
