@@ -6,8 +6,8 @@ Importing ``tfrobust`` itself imports nothing heavy (no TensorFlow), so a script
 subpackages load on first use (``tfrobust.attacks``, ``from tfrobust import models``; PEP 562 ``__getattr__``).
 ``import tfrobust.layers`` registers the serialisable Keras layers (KAF, LowRankConv2D, GradientReversal) and
 ``import tfrobust.models`` also Normalize and ChannelPadShortcut, so ``tf_keras.models.load_model`` reads back
-saved tfrobust models without ``custom_objects``; any tfrobust model, attack or training module, and
-``tfrobust.model_import.load_model``, imports them for you.
+saved tfrobust models without ``custom_objects``; ``tfrobust.model_import.load_model`` imports both itself. The
+training wrappers (``TRADESModel``, ...) register when ``tfrobust.training`` is imported.
 """
 import importlib
 
