@@ -1,56 +1,62 @@
-"""Universal adversarial perturbations (Moosavi-Dezfooli et al. 2017) on the quickstart LeNet-5."""
+"""Universal adversarial perturbations: DeepFool's Algorithm 1 (Moosavi-Dezfooli et al. 2017) and the SGD variant
+(Shafahi et al. 2020), on the session's small trained CNN.
+
+The issue's bound (L-inf 0.2 fooling >= 50% of held-out digits on the quickstart LeNet-5) is checked by
+experiments/universal_physical.py --preset quick, not here: it does not hold (see universal.py's docstring)."""
 import numpy as np
 import pytest
-import tf_keras as keras
 
-from tfrobust import models
 from tfrobust.attacks import Attack
 from tfrobust.attacks.universal import fooling_rate, uap, universal_perturbation
 
 
-@pytest.fixture(scope="module")
-def lenet(mnist5k):
-    """The quickstart LeNet-5, trained briefly (3 epochs) on mnist5k."""
-    x_train, y_train, _, _ = mnist5k
-    keras.utils.set_random_seed(0)
-    model = models.build("lenet5", (28, 28, 1), 10)
-    model.compile(keras.optimizers.Adam(2e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x_train, y_train, batch_size=64, epochs=3, verbose=0)
-    return model
+def _sign_noise(xi, shape):
+    return xi * np.sign(np.random.default_rng(0).normal(size=shape)).astype(np.float32)
 
 
-def test_uap_is_projected_and_fools_beyond_random_noise(lenet, mnist5k, test_batch):
-    """Algorithm 1 at L-inf xi = 0.3 on 200 training digits: v stays in the ball, fools about half of the digits
-    it was computed on, and more held-out digits than a random sign vector of the same size.
-
-    The issue's bound (xi = 0.2 fooling >= 50% of held-out digits) does not hold for this model: measured 2-9%
-    at 0.2 (see the issue 12 report)."""
-    x_train, _, _, _ = mnist5k
-    result = universal_perturbation(lenet, x_train[:200], xi=0.3, norm="linf", max_passes=1, chunk=10,
+def test_deepfool_uap_is_projected_and_fools_beyond_random_noise(trained_cnn, mnist5k, test_batch):
+    """Algorithm 1 at L-inf xi = 0.3 on 100 training digits: v stays in the ball and uses it, the recorded rate is
+    the measured one, and v fools more held-out digits than a random sign vector of the same size."""
+    x_train = mnist5k[0][:100]
+    result = universal_perturbation(trained_cnn, x_train, xi=0.3, norm="linf", max_passes=1, chunk=10,
                                     deepfool_norm="linf", seed=0)
     assert np.abs(result.v).max() <= 0.3 + 1e-6  # the projection holds
     assert np.abs(result.v).max() >= 0.29  # and v uses its budget
-    assert result.fooling_rate >= 0.4
-    assert result.fooling_rate == pytest.approx(fooling_rate(lenet, x_train[:200], result.v))
+    assert result.method == "deepfool" and result.fooling_rate >= 0.8
+    assert result.fooling_rate == pytest.approx(fooling_rate(trained_cnn, x_train, result.v))
     x, _ = test_batch  # held out: not among the digits v was computed on
-    noise = 0.3 * np.sign(np.random.default_rng(0).normal(size=result.v.shape)).astype(np.float32)
-    held_out, baseline = fooling_rate(lenet, x, result.v), fooling_rate(lenet, x, noise)
-    assert held_out >= baseline + 0.1  # measured 0.19 against 0.03
+    held_out = fooling_rate(trained_cnn, x, result.v)
+    baseline = fooling_rate(trained_cnn, x, _sign_noise(0.3, x.shape[1:]))
+    assert held_out >= baseline + 0.15  # measured 0.41 against 0.13
 
 
-def test_l2_uap_stays_in_its_ball_and_the_spec_runs(lenet, test_batch):
+def test_sgd_uap_is_projected_and_beats_random_noise_held_out(trained_cnn, mnist5k, test_batch):
+    """Shafahi et al.'s minibatch ascent at L-inf xi = 0.2, 3 epochs over 500 digits."""
+    result = universal_perturbation(trained_cnn, mnist5k[0][:500], xi=0.2, method="sgd", max_passes=3, chunk=50,
+                                    seed=0)
+    assert np.abs(result.v).max() <= 0.2 + 1e-6
+    assert result.method == "sgd" and len(result.history) == 3
+    x, _ = test_batch
+    held_out = fooling_rate(trained_cnn, x, result.v)
+    baseline = fooling_rate(trained_cnn, x, _sign_noise(0.2, x.shape[1:]))
+    assert held_out >= baseline + 0.1  # measured 0.205 against 0.045
+
+
+def test_l2_uap_stays_in_its_ball_and_the_spec_runs(trained_cnn, test_batch):
     x, y = test_batch
-    result = universal_perturbation(lenet, x[:40], xi=3.0, norm="l2", max_passes=1, deepfool_steps=5, seed=0)
+    result = universal_perturbation(trained_cnn, x[:20], xi=3.0, norm="l2", max_passes=1, deepfool_steps=3, seed=0)
     assert np.linalg.norm(result.v) <= 3.0 + 1e-4
-    x_adv, info = Attack("uap", max_passes=1, deepfool_steps=5)(lenet, x[:40], y[:40], eps=0.2, return_info=True)
-    delta = np.asarray(x_adv) - x[:40]
-    np.testing.assert_allclose(delta, np.clip(x[:40] + info["extra"]["v"], 0, 1) - x[:40], atol=1e-6)
-    assert info["example_steps"] > 0
+    x_adv, info = Attack("uap", max_passes=1, method="sgd")(trained_cnn, x[:20], y[:20], eps=0.2, return_info=True)
+    delta = np.asarray(x_adv) - x[:20]
+    np.testing.assert_allclose(delta, np.clip(x[:20] + info["extra"]["v"], 0, 1) - x[:20], atol=1e-6)
+    assert np.abs(info["extra"]["v"]).max() <= 0.2 + 1e-6 and info["example_steps"] == 20
 
 
-def test_uap_refuses_targeted_and_bad_rates(lenet, test_batch):
+def test_uap_refuses_targeted_bad_rates_and_methods(trained_cnn, test_batch):
     x, y = test_batch
     with pytest.raises(ValueError, match="untargeted"):
-        uap(lenet, x[:4], (y[:4] + 1) % 10, eps=0.1, targeted=True)
+        uap(trained_cnn, x[:4], (y[:4] + 1) % 10, eps=0.1, targeted=True)
     with pytest.raises(ValueError, match="target_fooling_rate"):
-        universal_perturbation(lenet, x[:4], xi=0.1, target_fooling_rate=1.5)
+        universal_perturbation(trained_cnn, x[:4], xi=0.1, target_fooling_rate=1.5)
+    with pytest.raises(ValueError, match="method"):
+        universal_perturbation(trained_cnn, x[:4], xi=0.1, method="adam")

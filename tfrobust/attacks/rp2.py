@@ -14,7 +14,10 @@ contrast factor c around the image mean and Gaussian sensor noise,
     t(x) = clip( c * (x - mean(x)) + mean(x) + b + N(0, sigma^2), low, high ),
 
 b ~ U(-brightness, brightness), c ~ U(contrast), each expectation estimated with ``eot_samples`` draws per
-step. delta is optimised with Adam. The perturbed image clip(x + M * delta) equals x exactly wherever M = 0.
+step. delta is optimised with Adam and projected after each step onto [low - x, high - x], so x + delta stays
+in the box (a delta left outside it would sit where clipping zeroes its gradient, and never come back). With
+a small mask the box binds: most masked pixels end at 0 or 1. The perturbed image clip(x + M * delta) equals x
+exactly wherever M = 0.
 
 It is not an eps-ball attack (the regulariser, not a radius, bounds delta), so it is not registered as a
 fixed-eps attack. The paper's abstract reports up to 100% targeted misclassification of road signs in lab
@@ -198,6 +201,7 @@ def rp2(model, x, target, *, mask, transforms: Optional[PhotometricTransforms] =
                 losses.append(tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits))
             objective = tf.reduce_mean(lam * size + tf.add_n(losses) / eot_samples)
         optimizer.apply_gradients([(tape.gradient(objective, delta), delta)])
+        delta.assign(tf.clip_by_value(delta, lo - x, hi - x))  # keeps x + delta in the box: no dead gradients
         return objective
 
     history = []
