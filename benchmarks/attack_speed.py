@@ -77,7 +77,7 @@ def step_cost_vs_limit(model, x, y, *, steps: int, repeats: int):
             forward_backward(x_t, y_t).numpy()
 
     def pgd_run(n):
-        return lambda: pgd(model, x, y, eps=0.3, step_size=0.01, steps=n, seed=0).numpy()
+        return lambda: np.asarray(pgd(model, x, y, eps=0.3, step_size=0.01, steps=n, seed=0))
 
     for fn in (limit_run, pgd_run(steps), pgd_run(short)):  # warm-up: trace and compile everything
         fn()

@@ -101,7 +101,7 @@ def pgd_step_ratio(sizes: Sizes, model) -> dict:
         xt, yt = tf.constant(x), tf.constant(y, tf.int32)
         grad(xt, yt, yt)
         limit = min(timed(lambda: grad(xt, yt, yt)[1].numpy()) for _ in range(5))
-        run = lambda: pgd(model, x, y, eps=8 / 255, steps=sizes.pgd_steps, seed=0).numpy()  # noqa: E731
+        run = lambda: np.asarray(pgd(model, x, y, eps=8 / 255, steps=sizes.pgd_steps, seed=0))  # noqa: E731
         run()
         per_step = min(timed(run) for _ in range(2)) / sizes.pgd_steps
     return {"limit_s": limit, "pgd_step_s": per_step, "ratio": per_step / limit}
