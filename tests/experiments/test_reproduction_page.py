@@ -19,7 +19,8 @@ def _write(root, experiment, preset, payload):
 def _curve(model, sparsity, seed, clean, drop):
     eps = [0.0, 0.1, 0.2]
     return {"model": model, "target_sparsity": sparsity, "seed": seed, "clean_accuracy": clean,
-            "fgsm": {"epsilons": eps, "accuracy": [clean, clean - drop, clean - 2 * drop], "drop": [0.0, drop, 2 * drop]}}
+            "fgsm": {"epsilons": eps, "accuracy": [clean, clean - drop, clean - 2 * drop], "drop": [0.0, drop, 2 * drop],
+                     "attack": "fgsm", "attack_config": {"name": "fgsm"}, "clean_accuracy": clean, "n": 100}}
 
 
 def test_page_from_fake_results(tmp_path):
@@ -68,3 +69,15 @@ def test_spearman_rho_by_formula():
 
     got = spearman_rho({"a": 1, "b": 2, "c": 3, "d": 4, "x": 9}, {"a": 4, "b": 3, "c": 1, "d": 2})
     assert got["n"] == 4 and got["rho"] == pytest.approx(1 - 6 * (9 + 1 + 4 + 4) / (4 * 15))
+
+
+def test_unfinished_run_gets_verdicts_from_its_entries(tmp_path):
+    root = str(tmp_path / "results")
+    # FC5 pruned to 90%: mean FGSM drop 1.5 x 0.281 vs 1.5 x 0.101 (seed spread 0.0015): Welch calls it less robust.
+    entries = {f"fc5_sparsity={s:g}_seed={k}": _curve("fc5", s, k, 0.88, 0.1 + s / 5 + 0.001 * k)
+               for s in (0.0, 0.9) for k in (0, 1, 2)}
+    _write(root, "pruning_robustness", "medium", {"config": {"preset": "medium"}, "entries": entries, "summary": {}})
+    text = reproduction.build_reproduction(root, str(tmp_path / "docs"))
+    assert "**Partial: the run had not finished**" in text
+    assert "| 90% | 3 | 0.880 ± 0.000 (n=3) | 0.422 ± 0.002 (n=3) | 0.521 ± 0.002 (n=3) | less robust (p=" in text
+    assert "| fc5 90% | 004_cd331ac70aa3e385.txt, Figure 11: no clear effect | less robust | not run | disagrees |" in text

@@ -147,7 +147,7 @@ def _curve_groups(results: dict, key_field: str) -> Dict[str, Dict[Any, List[dic
 def _curve_study(results: dict, other: Optional[dict], *, key_field: str, baseline: Any, label: Callable[[Any], str],
                  findings: Callable[[str], Sequence[Any]], clean_findings: bool) -> Rendered:
     out = Rendered()
-    verdicts = results.get("summary", {}).get("verdicts", {})
+    verdicts = results.get("summary", {}).get("verdicts") or _curve_verdicts(results, key_field, baseline, label)
     other_verdicts = (other or {}).get("summary", {}).get("verdicts", {})
     for model, variants in _curve_groups(results, key_field).items():
         rows = []
@@ -180,6 +180,20 @@ def _curve_study(results: dict, other: Optional[dict], *, key_field: str, baseli
                                       quick or "not run", agreement])
                 if agreement == "disagrees":
                     out.disagreements.append(_disagreement(f"{model} at {variant}", finding, ours, quick))
+    return out
+
+
+def _curve_verdicts(results: dict, key_field: str, baseline: Any, label: Callable[[Any], str]) -> dict:
+    """The study's own verdicts (``curves.seed_curve_directions``) from the finished entries of an unfinished run."""
+    from tfrobust.studies.curves import CurveMeasures, seed_curve_directions
+
+    out: Dict[str, Dict[str, Any]] = {}
+    for model, variants in _curve_groups(results, key_field).items():
+        if baseline not in variants:
+            continue
+        base = [CurveMeasures.from_dict(e) for e in variants[baseline]]
+        out[model] = {label(x): seed_curve_directions(base, [CurveMeasures.from_dict(e) for e in group])
+                      for x, group in variants.items() if x != baseline}
     return out
 
 
@@ -420,7 +434,7 @@ def build_reproduction(results_root: str = "results", docs_dir: str = "docs") ->
         body += [f"Preset **{preset}**: {n_entries} entries, wall time {chosen.get('wall_time_s', 0) / 60:.0f} min "
                  f"(`{command(study.experiment, preset)}`)." + ("" if finished else
                  " **Partial: the run had not finished** when this page was built (the same command resumes it "
-                 "from the finished entries); no verdict yet.") + ("" if other else " Quick preset: not run here."), ""]
+                 "from the finished entries); verdicts below are computed from the finished entries.") + ("" if other else " Quick preset: not run here."), ""]
         body += _protocol(study, chosen.get("config", {}))
         rendered = study.render(chosen, other)
         body += rendered.lines
