@@ -79,5 +79,8 @@ def test_unfinished_run_gets_verdicts_from_its_entries(tmp_path):
     _write(root, "pruning_robustness", "medium", {"config": {"preset": "medium"}, "entries": entries, "summary": {}})
     text = reproduction.build_reproduction(root, str(tmp_path / "docs"))
     assert "**Partial: the run had not finished**" in text
+    # Its figures are drawn from the finished entries (mean ± std error bars), into docs/figures/<study>/.
+    assert os.path.getsize(tmp_path / "docs" / "figures" / "pruning_robustness" / "fc5_drop.png") > 1000
+    assert "![fc5_accuracy.png](figures/pruning_robustness/fc5_accuracy.png)" in text
     assert "| 90% | 3 | 0.880 ± 0.000 (n=3) | 0.422 ± 0.002 (n=3) | 0.521 ± 0.002 (n=3) | less robust (p=" in text
     assert "| fc5 90% | 004_cd331ac70aa3e385.txt, Figure 11: no clear effect | less robust | not run | disagrees |" in text

@@ -50,6 +50,7 @@ class SeedStudy:
     reproduces: str
     seed_protocol: Mapping[str, str]
     render: Callable[[dict, Optional[dict]], "Rendered"]
+    curve_key: Optional[str] = None
 
 
 @dataclasses.dataclass
@@ -379,10 +380,11 @@ STUDIES = (
                "models": "vgg_like, resnet20", "seeds": "one run", "attack": "PGD-50-10"}, _kaf),
     SeedStudy("pruning_robustness", "Seed 004 §4.1: magnitude pruning", "Figures 8-11",
               {"dataset": "imagenette", "batch_size": "128 or 512", "eval_size": "785",
-               "models": "resnet18, alexnet, fc5", "seeds": "one run", "epsilons": "not given"}, _pruning),
+               "models": "resnet18, alexnet, fc5", "seeds": "one run", "epsilons": "not given"}, _pruning,
+              curve_key="target_sparsity"),
     SeedStudy("lowrank_robustness", "Seed 004 §4.2: low-rank convolutions", "Figure 12",
               {"dataset": "imagenette", "batch_size": "512 (AlexNet), 128 (ResNet18)", "eval_size": "785",
-               "models": "alexnet, resnet18", "seeds": "one run"}, _lowrank),
+               "models": "alexnet, resnet18", "seeds": "one run"}, _lowrank, curve_key="conv"),
     SeedStudy("temperature_robustness", "Seed 004 §4.3: high-temperature training", "Figures 13a/13b",
               {"dataset": "imagenette", "batch_size": "128", "eval_size": "785", "model": "resnet18",
                "seeds": "one run"}, _temperature),
@@ -396,9 +398,25 @@ STUDIES = (
 )
 
 
-def _copy_figures(results: dict, docs_dir: str, experiment: str) -> List[str]:
+def _partial_curve_figures(results: dict, target: str, key_field: str) -> List[str]:
+    """Seed 004's two panels (± std over seeds) of an unfinished curve study, drawn from its finished entries."""
+    from tfrobust.studies.curves import CurveMeasures, plot_seed_curves
+
+    os.makedirs(target, exist_ok=True)
+    paths = []
+    for model, variants in _curve_groups(results, key_field).items():
+        measured = {(f"{x:.0%}" if isinstance(x, float) else str(x)): [CurveMeasures.from_dict(e) for e in group]
+                    for x, group in sorted(variants.items(), key=lambda item: str(item[0]))}
+        paths += plot_seed_curves(measured, target, model, f"{model} (finished entries)")
+    return paths
+
+
+def _copy_figures(results: dict, docs_dir: str, experiment: str, curve_key: Optional[str] = None) -> List[str]:
     paths = results.get("summary", {}).get("figures", []) or []
     target = os.path.join(docs_dir, "figures", experiment)
+    if not paths and curve_key and results.get("entries"):
+        return [f"figures/{experiment}/{os.path.basename(p)}"
+                for p in _partial_curve_figures(results, target, curve_key)]
     copied = []
     for path in paths:
         if os.path.exists(path):
@@ -438,7 +456,7 @@ def build_reproduction(results_root: str = "results", docs_dir: str = "docs") ->
         body += _protocol(study, chosen.get("config", {}))
         rendered = study.render(chosen, other)
         body += rendered.lines
-        figures = _copy_figures(chosen, docs_dir, study.experiment)
+        figures = _copy_figures(chosen, docs_dir, study.experiment, study.curve_key)
         body += [f"![{os.path.basename(f)}]({f})" for f in figures] + ([""] if figures else [])
         agreement += [[study.experiment] + row for row in rendered.agreement]
         disagreements += rendered.disagreements
