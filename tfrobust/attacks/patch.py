@@ -25,8 +25,15 @@ minibatches of images, each with its own random placement. ``loss="margin"`` max
 min(z_t - max_{k != t} z_k, kappa) instead of log Pr(t) (Carlini & Wagner's targeted margin).
 
 Success (``patch_success``): the share of images whose clean prediction is not t that the model classifies as t
-with the patch at random placements. Brown et al. (Fig. 3) report that a white-box patch covering about 10% of
-an ImageNet image reaches the target on most images; success grows with the patch's share of the image.
+with the patch at random placements. Brown et al. (Fig. 3) show white-box success growing with the patch's
+share of an ImageNet image.
+
+Measured on the quickstart LeNet-5 (mnist5k, 97% clean), target 8, 300 Adam steps, test digits at random
+integer locations (``experiments/universal_physical.py --preset quick``): 4x4 0.2%, 6x6 1.7%, 8x8 4.2%,
+10x10 10%, 12x12 18% (a random patch: 0.1-7%); a 20x20 patch reaches 99.7%. Longer training (1,500 steps), the
+margin loss, a directly clipped patch instead of the sigmoid, and each of the ten targets all left the 8x8
+patch under 10%, while one trained for a single fixed location reached 64% there: LeNet-5's dense layer reads
+each position with its own weights, so one small pattern cannot pull the logits everywhere.
 """
 from __future__ import annotations
 
