@@ -149,12 +149,12 @@ def benchmark_training_steps(model_name: str, variants, batch: int, repeats: int
            f"median of {repeats}:", list(variants), interleaved_times(steps, repeats))
 
 
-def benchmark_activation(batch: int, repeats: int) -> None:
+def benchmark_activation(batch: int, repeats: int, extra=("kaf[direct]",)) -> None:
     rng = np.random.default_rng(1)
     h = tf.constant(rng.normal(size=(batch, 32, 32, 16)), tf.float32)
     relu = config.compile_function(lambda h: tf.gradients(tf.nn.relu(h), h))
     functions, names, results = [lambda: relu(h)[0].numpy()], ["relu"], []
-    for name in ("kaf", "kaf[tf-ops]", "kaf[direct]"):
+    for name in ["kaf", "kaf[tf-ops]"] + list(extra):
         _, kind, xla = KAF_VARIANTS[name]
         layer = make_activation("kaf")
         layer.build(h.shape)
@@ -196,12 +196,19 @@ def benchmark_fast_at(repeats: int) -> None:
            names, interleaved_times(functions, repeats))
 
 
-def benchmark_kaf(batch: int, repeats: int) -> None:
-    benchmark_training_steps("resnet20", ["relu", "kaf", "kaf[tf-ops]", "kaf[direct]", "kaf_free"],
-                             batch, repeats)
-    benchmark_training_steps("vgg_like", ["relu", "kaf", "kaf[tf-ops]", "kaf[direct]"], batch, repeats)
-    benchmark_activation(batch, repeats)
-    benchmark_fast_at(repeats)
+def benchmark_kaf(batch: int, repeats: int, baselines: bool = True) -> None:
+    """KAF/ReLU ratios: training steps, the activation alone, the fast-AT step.
+
+    ``baselines=False`` keeps only ReLU, KAF with its XLA kernels and KAF with XLA off (the
+    direct formula and KAF_Free take minutes per step on a loaded 2-core machine).
+    """
+    extra = ["kaf[direct]"] if baselines else []
+    benchmark_training_steps("resnet20", ["relu", "kaf", "kaf[tf-ops]"] + extra
+                             + (["kaf_free"] if baselines else []), batch, repeats)
+    benchmark_training_steps("vgg_like", ["relu", "kaf", "kaf[tf-ops]"] + extra, batch, repeats)
+    benchmark_activation(batch, repeats, extra)
+    if baselines:
+        benchmark_fast_at(repeats)
 
 
 # ---------------------------------------------------------------- (b) low rank vs full
@@ -253,12 +260,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--xla", default="auto", help="True, False or auto")
     parser.add_argument("--skip", choices=("kaf", "low_rank"), help="skip one part")
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="KAF part: only ReLU, KAF (XLA kernels) and KAF with XLA off")
     args = parser.parse_args()
     config.set_xla(args.xla)
     print(f"device: {'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'}, "
           f"TensorFlow {tf.__version__}")
     if args.skip != "kaf":
-        benchmark_kaf(args.batch, args.repeats)
+        benchmark_kaf(args.batch, args.repeats, baselines=not args.no_baselines)
     if args.skip != "low_rank":
         benchmark_low_rank(args.lr_batch, args.repeats)
 

@@ -16,47 +16,62 @@ trained; one set per channel of the last axis, shared over space (convolutions) 
 Fast exact evaluation (fixed dictionary). With the equispaced dictionary ``d_i = d_0 + i Delta``
 and ``gamma Delta^2 = 1/6``, write ``z = (s - d_0) / Delta`` (the input in dictionary steps). Then
 
-    exp(-gamma (s - d_i)^2) = exp(-(z - i)^2 / 6) = K_0 * prod_{j=1..i} (W * r_j),
-    K_0 = exp(-z^2 / 6),   W = exp(z / 3),   r_j = exp(-(2 j - 1) / 6),
+    exp(-gamma (s - d_i)^2) = exp(-(z - i)^2 / 6) = K_0 * c_i * W^i,
+    K_0 = exp(-z^2 / 6),   W = exp(z / 3),   c_i = exp(-i^2 / 6),
 
-so the D Gaussians of one element cost two exponentials and D multiplications instead of D
-exponentials (Horner-like: ``K_i = K_{i-1} * W * r_i``). Every ``K_i`` is a kernel value in
-(0, 1], so the recurrence never overflows; it underflows only where the kernels themselves do.
-Two things keep it exact in float32 over the whole real line:
+so the D Gaussians of one element cost two exponentials instead of D, and the whole expansion is
+a polynomial in W evaluated by Horner's rule, one multiply-add per coefficient:
+
+    KAF(s) = K_0 * sum_i a_i W^i,      a_i = c_i alpha_i,
+    dKAF/ds = -(K_0 / (3 Delta)) * sum_i (z - i) a_i W^i.
+
+Three things keep it exact in float32 over the whole real line:
 
 - Mirror: the dictionary is symmetric (``d_i = -d_{D-1-i}``), so ``KAF(s)`` with coefficients
   ``alpha`` equals ``KAF(-s)`` with the reversed coefficients. Every element is mapped to
-  ``-|s|``, i.e. onto the left half of the dictionary or beyond its left end, where ``K_0`` is
-  the largest or at least ``exp(-((D - 1)/2)^2 / 6)`` (``e^-15`` for D = 20): the recurrence
-  then starts at a kernel that is never far below the dominant one, and far outside the
-  dictionary ``W -> 0`` makes every later term vanish with the true kernels (no ``0 * inf``).
+  ``-|s|``, i.e. onto the left half of the dictionary or beyond its left end: there
+  ``z <= (D - 1) / 2``, so ``K_0 >= exp(-((D - 1)/2)^2 / 6)`` (``e^-15`` for D = 20) and
+  ``W <= exp((D - 1) / 6)``; far outside the dictionary ``W -> 0`` makes every higher term vanish
+  with the true kernels (no ``0 * inf``).
 - Float64 exponents: ``z``, ``K_0`` and ``W`` are computed in float64 and rounded once to
   float32. Far outside the dictionary ``z^2 / 6`` reaches ~100 before the kernels underflow;
   rounded in float32 that exponent alone would cost ~1e-5 relative (the direct float32 formula
-  has this error: measured 9e-6). The recurrence then adds about one rounding per step.
-  Measured against float64 (tests): error below 8e-7 of ``sum_i |alpha_i| K_i`` for s in
-  [-1e4, 1e4] and at +-1e20, +-3e38, +-inf (where the result is 0).
+  has this error: measured 9e-6).
+- Range: ``c_{D-1} = exp(-(D - 1)^2 / 6)`` and the partial sums (at most ``1 / K_0`` times the
+  scale of the result) must stay normal float32 numbers, which holds for D <= 23
+  (``_MAX_FACTORISED_POINTS``; ``c_22 = 2.5e-36``); larger dictionaries use the direct formula.
 
-The factorisation needs ``K_0 >= exp(-((D - 1)/2)^2 / 6)`` to stay a normal float32, so it is
-used for D <= 38 (``_MAX_FACTORISED_POINTS``); larger dictionaries use the direct formula.
-
-The derivative uses the same kernels: ``dK_i/ds = -(z - i) K_i / (3 Delta)`` and
-``dy/dalpha_i = K_i``. No truncation is needed: a kernel weight
+Measured against float64 (tests): error below 1e-6 of ``sum_i |alpha_i| K_i`` for s in
+[-1e4, 1e4] and at +-1e20, +-3e38, +-inf (where the result is 0); input gradient below 1e-6 of
+``sum_i |alpha_i (s - d_i)| K_i 2 gamma``. No truncation is needed: a kernel weight
 ``exp(-m^2/6)`` drops below float32 resolution (2^-24 ~ 6e-8) only beyond m ~ 10 dictionary
 steps (at m = 8 it is still 2.3e-5), i.e. after about the whole D = 20 dictionary, so all D
 terms are kept and the result equals the direct formula up to rounding.
 
 Fusion: each element-wise step as a separate TF op is memory-bound, so for inputs of at least
-``_XLA_MIN_ELEMENTS`` (65,536) the forward, the input gradient and the alpha gradient are each
-one XLA-compiled function (``jit_compile=True``; on CPU too, while the rest of the model stays
-un-jitted; see :func:`set_kernel_xla`); smaller inputs run the same formula as TF ops (an XLA
-compilation costs seconds per shape). The alpha gradient (one sum over all elements per
-coefficient) is, on the XLA path, an element-wise loop over the kernels in closed form (one
-exponential per kernel) followed by a small reduction: XLA on CPU runs every reduction as a
-scalar loop, and that loop over the recurrence was measured slower. No (N, C, D) tensor is ever
-stored. A trainable dictionary (``trainable_dictionary=True``, KAF_Free) need not stay
-equispaced or tied to gamma, so it keeps the direct formula (one exponential per kernel) with
-its own hand-written gradient.
+``_XLA_MIN_ELEMENTS`` (65,536) the activation runs as two XLA-compiled functions
+(``jit_compile=True``; on CPU too, while the rest of the model stays un-jitted; see
+:func:`set_kernel_xla`); smaller inputs run the same formulas as TF ops (an XLA compilation
+costs seconds per shape). What decided the design (measured on a 2-core CPU, 2M elements):
+
+- XLA:CPU emits one loop per fusion output and never fuses sibling outputs, so the forward value
+  and ``dy/dx`` are returned as the real and imaginary parts of ONE complex tensor, both from the
+  same Horner loop; the backward's input gradient is then ``upstream * imag``. (Two real outputs
+  ran two loops: 40 ms instead of 19 ms.)
+- The coefficients enter transposed, ``alpha^T`` of shape (D, C), because the compiled loop is
+  vectorised over the channel axis: a row of ``alpha^T`` is one vector load, a column
+  ``alpha[:, i]`` one scalar load and insert per lane (forward 25 ms -> 15.5 ms).
+- The alpha gradient ``sum_n upstream_n K_i(x_n)`` is one sum over all elements per
+  coefficient. XLA:CPU does not fuse a reduction over the major axis with its producer, and
+  without multi-output fusion the D sums cannot share one pass over the factorised kernels
+  (D separate reductions: 57 ms). It is an element-wise loop over a (D, N / 16, C) array that
+  adds 16 row slabs' ``upstream * exp(-(z - i)^2 / 6)`` (one exponential per kernel, ``z``
+  computed once from float64), then a small vectorised reduction: 30 ms.
+
+No (N, C, D) tensor is ever stored; the forward keeps the input and the packed
+(value, slope) tensor for the backward. A trainable dictionary (``trainable_dictionary=True``,
+KAF_Free) need not stay equispaced or tied to gamma, so it cannot use the factorisation: it keeps
+the direct formula (one exponential per kernel) with its own hand-written gradient.
 """
 from __future__ import annotations
 
@@ -177,7 +192,7 @@ _KERNEL_XLA: config.XlaSetting = True
 # Below z = -1e4 (the input 1e4 dictionary steps left of d_0) every kernel is exp(-1.6e7) = 0 in
 # float32 and float64; flooring z there keeps inf inputs finite (output 0, no inf * 0).
 _Z_FLOOR = -1.0e4
-_MAX_FACTORISED_POINTS = 38  # exp(-(37/2)^2 / 6) = 1.8e-25: K_0 stays a normal float32
+_MAX_FACTORISED_POINTS = 23  # c_22 = exp(-22^2 / 6) = 2.5e-36 stays a normal float32
 # XLA compiles each new input shape once (seconds on a 2-core CPU), which pays off only on large
 # tensors; smaller ones run the same formula as TF ops.
 _XLA_MIN_ELEMENTS = 1 << 16
@@ -366,14 +381,14 @@ class KAF(keras.layers.Layer, PrunableLayer):
     (one shared ``(D,)`` vector per layer) and the bandwidth are trained too. The bandwidth is
     stored as ``log_gamma`` so that ``gamma = exp(log_gamma)`` stays positive.
 
-    Evaluation (fixed dictionary): the factorised kernels of the module docstring, two
+    Evaluation (fixed dictionary, D <= 23): the factorised kernels of the module docstring, two
     exponentials and O(D) multiply-adds per element instead of D exponentials, exact to the
     direct formula (tested against float64 over the whole real line). Inputs of at least 65,536
     elements run as XLA-compiled forward and backward functions (compiled once per input shape,
     a few seconds on a 2-core CPU), smaller ones as TF ops; see :func:`set_kernel_xla` and
-    :func:`set_kernel`. Only the input is kept from the forward to the backward pass, and no
-    (N, C, D) tensor is stored on the XLA path, so a network of KAF layers holds O(N C) per
-    layer like ReLU.
+    :func:`set_kernel`. The forward keeps the input and its value-and-slope tensor (3 floats
+    per element) for the backward pass, and no (N, C, D) tensor is ever stored, so a network of
+    KAF layers holds O(N C) per layer like ReLU (which keeps 1 float per element).
 
     KAF_Free (``trainable_dictionary=True``): the direct formula. Each pass (forward, backward)
     builds one float32 (C, N, D) kernel tensor, 4 N C D bytes (128x32x32x16 with D = 20:
