@@ -20,19 +20,42 @@ also traces and compiles), and the median wall time and the median CPU time of t
 (all threads) are reported, so that load from other processes affects every variant alike; on a
 shared machine the CPU-time ratios are the steadier ones.
 
-GPU: there the whole training step is XLA-compiled (``tfrobust.config`` "auto") and the KAF
-kernels are inlined into it; the factorised path is the one to use (its per-element work is two
-exponentials and ~3 D multiply-adds, fused with the surrounding ops; the alpha gradient is an
-element-wise loop plus a small reduction). No GPU was available when this benchmark was written.
+GPU path: with a GPU the whole training step is XLA-compiled (``tfrobust.config`` "auto") and the
+KAF functions are inlined into it, so the fused factorised kernels are the path to use there too:
+two exponentials and ~4 D multiply-adds per element, the value and slope as one complex tensor
+(on a GPU fusion would not need the packing, but it costs nothing), the alpha gradient as
+element-wise slabs plus a small reduction (a GPU reduces well; one exponential per kernel is
+cheap there). No GPU was lent to the session that wrote this (``device`` tool: none drawn), so
+the GPU path is unmeasured; ``benchmarks/gpu_suite.py`` times KAF training on a GPU.
 
-Measured here (2 CPU cores shared with other jobs, load ~8, --repeats 3, median CPU time ratios;
-wall-time ratios in brackets): ResNet20 step KAF 3.79x ReLU (5.3x), direct formula 6.35x (9.6x),
-factorised as TF ops 8.2x, KAF_Free 7.4x; VGG-like step KAF 3.35x (3.3x), direct 5.4x (5.8x);
-activation alone KAF 20x ReLU (18x), direct 39x (40x), factorised TF ops 66x; fast-AT VGG-like
-KAF step on 100 digits 1.36 s -> 0.69 s CPU (5.1 s -> 2.6 s wall). The alpha gradient is about
-two thirds of the activation's cost: XLA:CPU runs every reduction as a scalar loop.
+Measured here, one run of ``--skip low_rank --no-baselines --repeats 3`` (2 CPU cores shared with
+other jobs, load 15 -> 11 during the run, so the wall times are noisy; process CPU-time ratios are
+the steadier ones):
+
+    (a) resnet20 training step, batch 128 of 32x32x3, step xla=False, median of 3:
+        relu         wall     930.3 ms ( 1.00x relu)   cpu     475.3 ms ( 1.00x relu)
+        kaf          wall    2062.7 ms ( 2.22x relu)   cpu    1119.7 ms ( 2.36x relu)
+        kaf[tf-ops]  wall   12699.8 ms (13.65x relu)   cpu    5716.6 ms (12.03x relu)
+    (a) vgg_like training step, batch 128 of 32x32x3, step xla=False, median of 3:
+        relu         wall    1252.3 ms ( 1.00x relu)   cpu     349.4 ms ( 1.00x relu)
+        kaf          wall    5804.0 ms ( 4.63x relu)   cpu     939.1 ms ( 2.69x relu)
+        kaf[tf-ops]  wall   10493.0 ms ( 8.38x relu)   cpu    4119.3 ms (11.79x relu)
+        activation alone on (128, 32, 32, 16), forward + backward (input and alpha gradients), median of 3:
+        relu         wall      13.5 ms ( 1.00x relu)   cpu       9.0 ms ( 1.00x relu)
+        kaf          wall     171.8 ms (12.70x relu)   cpu      81.7 ms ( 9.12x relu)
+        kaf[tf-ops]  wall     769.5 ms (56.88x relu)   cpu     536.9 ms (59.91x relu)
+
+``kaf`` is the activation's XLA on (the default, also on CPU), ``kaf[tf-ops]`` XLA off (the same
+formulas as separate TF ops: memory-bound, and the forward now also computes the slope). Before
+this version (recurrence kernels, three compiled functions): ResNet20 3.79x, VGG-like 3.35x,
+activation 20x (CPU time, load ~8). Where the activation's time goes now (2M elements, CPU ms
+under load): forward with slope 19, alpha gradient 30 (one exponential per kernel: XLA:CPU has no
+multi-output fusion, so the D sums cannot share the factorised kernels), the rest a few.
+Earlier full run (before this version, with baselines): direct formula ResNet20 6.35x, KAF_Free
+7.4x, fast-AT VGG-like step on 100 digits 1.36 s -> 0.69 s CPU.
 
 Run: PYTHONPATH=. nice python benchmarks/layers_speed.py [--batch 128 --lr-batch 8 --repeats 5]
+     [--skip low_rank] [--no-baselines]
 """
 from __future__ import annotations
 
