@@ -70,13 +70,14 @@ class DomainAdaptationConfig(AttackSettings, StudyConfig):
 
 
 PRESETS: Dict[str, DomainAdaptationConfig] = {
-    # 2 CPU cores, <= 10 minutes: the MNIST-M-style target only, the paper's optimiser and rate (SGD momentum 0.9,
-    # mu_0 = 0.01 annealed), 30 DANN epochs (1,860 paired steps), baselines 10 epochs. Measured on this target
-    # (target accuracy gain over source-only / held-out domain accuracy at the end): the paper's plain network
-    # +3 / 0.8 after 20 epochs; with Adam +3 / 0.78; batch normalisation with per-domain statistics and SGD
-    # +4 (peaks +11: the last iterates oscillate, domain accuracy 0.4-0.9 between epochs); plus averaged
-    # weights (EMA 0.99): +8.5 / 0.57.
-    "quick": DomainAdaptationConfig(preset="quick", targets=("mnist_m",), epochs=30, baseline_epochs=10,
+    # 2 CPU cores, <= 10 minutes (about 250 CPU-seconds): the MNIST-M-style target only, the paper's optimiser and
+    # rate (SGD momentum 0.9, mu_0 = 0.01 annealed), 40 DANN epochs (2,480 paired steps), baselines 10 epochs.
+    # Measured on this target (gain over source-only / held-out domain accuracy of DANN's classifier at the end):
+    # the paper's plain network +3 / 0.8 after 20 epochs; with Adam +3 / 0.78; batch normalisation with
+    # per-domain statistics and SGD +4 (peaks +11: the last iterates oscillate, domain accuracy 0.4-0.9 between
+    # epochs); plus averaged weights (EMA 0.99) +8.5 / 0.57 after 30 epochs, +11.4 / 0.74 after 40 (EMA 0.995:
+    # +13.3 / 0.68). A fresh linear probe separates the deployed features' domains at 0.99 in every case.
+    "quick": DomainAdaptationConfig(preset="quick", targets=("mnist_m",), epochs=40, baseline_epochs=10,
                                     batch_size=64, optimizer="sgd", learning_rate=0.01, batch_norm=True, ema=0.99,
                                     eval_size=1000, eps=0.1, attack="pgd:steps=20,restarts=1"),
     # The paper's network, optimiser and rate (SGD momentum 0.9, mu_0 = 0.01) on both targets; it trains far
