@@ -29,21 +29,20 @@ cheap there). No GPU was lent to the session that wrote this (``device`` tool: n
 the GPU path is unmeasured; ``benchmarks/gpu_suite.py`` times KAF training on a GPU.
 
 Measured here, one run of ``--skip low_rank --no-baselines --repeats 3`` (2 CPU cores shared with
-other jobs, load 15 -> 11 during the run, so the wall times are noisy; process CPU-time ratios are
-the steadier ones):
+other jobs, load average 4.3 at start and end; median wall and process CPU time):
 
     (a) resnet20 training step, batch 128 of 32x32x3, step xla=False, median of 3:
-        relu         wall     930.3 ms ( 1.00x relu)   cpu     475.3 ms ( 1.00x relu)
-        kaf          wall    2062.7 ms ( 2.22x relu)   cpu    1119.7 ms ( 2.36x relu)
-        kaf[tf-ops]  wall   12699.8 ms (13.65x relu)   cpu    5716.6 ms (12.03x relu)
+        relu         wall     519.1 ms ( 1.00x relu)   cpu     516.9 ms ( 1.00x relu)
+        kaf          wall    1259.4 ms ( 2.43x relu)   cpu    1277.1 ms ( 2.47x relu)
+        kaf[tf-ops]  wall    6332.5 ms (12.20x relu)   cpu    6503.6 ms (12.58x relu)
     (a) vgg_like training step, batch 128 of 32x32x3, step xla=False, median of 3:
-        relu         wall    1252.3 ms ( 1.00x relu)   cpu     349.4 ms ( 1.00x relu)
-        kaf          wall    5804.0 ms ( 4.63x relu)   cpu     939.1 ms ( 2.69x relu)
-        kaf[tf-ops]  wall   10493.0 ms ( 8.38x relu)   cpu    4119.3 ms (11.79x relu)
+        relu         wall     411.7 ms ( 1.00x relu)   cpu     345.6 ms ( 1.00x relu)
+        kaf          wall     884.4 ms ( 2.15x relu)   cpu     813.3 ms ( 2.35x relu)
+        kaf[tf-ops]  wall    4085.0 ms ( 9.92x relu)   cpu    4143.5 ms (11.99x relu)
         activation alone on (128, 32, 32, 16), forward + backward (input and alpha gradients), median of 3:
-        relu         wall      13.5 ms ( 1.00x relu)   cpu       9.0 ms ( 1.00x relu)
-        kaf          wall     171.8 ms (12.70x relu)   cpu      81.7 ms ( 9.12x relu)
-        kaf[tf-ops]  wall     769.5 ms (56.88x relu)   cpu     536.9 ms (59.91x relu)
+        relu         wall       6.0 ms ( 1.00x relu)   cpu       8.3 ms ( 1.00x relu)
+        kaf          wall      40.1 ms ( 6.74x relu)   cpu      64.9 ms ( 7.81x relu)
+        kaf[tf-ops]  wall     252.4 ms (42.38x relu)   cpu     486.3 ms (58.51x relu)
 
 ``kaf`` is the activation's XLA on (the default, also on CPU), ``kaf[tf-ops]`` XLA off (the same
 formulas as separate TF ops: memory-bound, and the forward now also computes the slope). Before
