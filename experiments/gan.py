@@ -77,12 +77,14 @@ class GanConfig(StudyConfig):
     masking_steps: int = 5
     square_queries: int = 1000
 
-    def validate(self) -> None:
+    def validate_specs(self) -> None:  # needs TensorFlow (tfrobust.generative): run with the spec checks
         from tfrobust.generative.gan_losses import GAN_LOSSES
 
         bad = [k for k in self.gan_losses if k not in GAN_LOSSES]
         if not self.gan_losses or bad:
             raise ValueError(f"--gan_losses takes {', '.join(GAN_LOSSES)}; got {', '.join(self.gan_losses)}.")
+
+    def validate(self) -> None:
         if not 0 < self.dg_eps <= 1:
             raise ValueError(f"--dg_eps must be in (0, 1], got {self.dg_eps}.")
 
