@@ -16,9 +16,11 @@ def _config(script, where, sparsities, seeds=(0, 1)):
 
 def test_pruning_quick_tiny_and_resume(load_script, where, monkeypatch):
     script = load_script("pruning_robustness")
+    from tfrobust.studies import training
+
     fits = []
-    real_fit = script.fit
-    monkeypatch.setattr(script, "fit", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
+    real_fit = training.fit  # the script imports it inside its entry function (--help needs no TensorFlow)
+    monkeypatch.setattr(training, "fit", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
 
     result = script.run(_config(script, where, (0.0, 0.8)))
     assert len(fits) == 4  # 2 sparsities x 2 seeds
