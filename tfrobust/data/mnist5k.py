@@ -10,6 +10,8 @@ import functools
 
 import numpy as np
 
+from tfrobust.data.splits import stratified_split
+
 TRAIN_PER_CLASS = 400
 SPLIT_SEED = 0
 
@@ -28,13 +30,7 @@ def _all_digits():
 @functools.lru_cache(maxsize=2)
 def _split_indices():
     _, labels = _all_digits()
-    rng = np.random.default_rng(SPLIT_SEED)
-    train, test = [], []
-    for c in range(10):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        train.append(idx[:TRAIN_PER_CLASS])
-        test.append(idx[TRAIN_PER_CLASS:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+    return stratified_split(labels, seed=SPLIT_SEED, head_size=lambda n: TRAIN_PER_CLASS, head_is_train=True)
 
 
 def load_mnist5k(split: str = "train"):

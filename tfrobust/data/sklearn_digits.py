@@ -13,6 +13,8 @@ import functools
 
 import numpy as np
 
+from tfrobust.data.splits import stratified_split
+
 SPLIT_SEED = 0
 TEST_SHARE = 0.2
 DIGIT_BOX = 20
@@ -55,14 +57,8 @@ def _all_digits():
 @functools.lru_cache(maxsize=1)
 def _split_indices():
     _, labels = _all_digits()
-    rng = np.random.default_rng(SPLIT_SEED)
-    train, test = [], []
-    for c in range(10):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        n_test = int(round(TEST_SHARE * idx.size))
-        test.append(idx[:n_test])
-        train.append(idx[n_test:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+    return stratified_split(labels, seed=SPLIT_SEED, head_size=lambda n: int(round(TEST_SHARE * n)),
+                            head_is_train=False)
 
 
 def load_sklearn_digits(split: str = "train"):
