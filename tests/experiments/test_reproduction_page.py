@@ -1,6 +1,7 @@
 """tfrobust.studies.reproduction on a fake results tree: ours beside the seed, ρ, signs, figures, 'not run yet'."""
 import json
 import os
+import shutil
 
 import pytest
 
@@ -62,6 +63,12 @@ def test_page_from_fake_results(tmp_path):
     # A study without results: "not run yet" and the command that produces it.
     assert "apt-get install -y dataset-fashion-mnist && python experiments/lowrank_robustness.py --preset medium" in text
     assert text.count("**not run yet**") >= 2 * 4  # low rank, temperature, distillation, generator: medium and quick
+    # Every results file used is recorded beside the page: with results/ and the run's figure gone (a later
+    # checkout), the page rebuilds from the record alone, the same.
+    assert json.load(open(os.path.join(docs, "results", "kaf_fast_at", "medium", "results.json")))["entries"] == kaf
+    shutil.rmtree(root)
+    os.remove(figure)
+    assert reproduction.build_reproduction(root, docs) == text
 
 
 def test_spearman_rho_by_formula():
