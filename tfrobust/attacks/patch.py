@@ -30,10 +30,15 @@ share of an ImageNet image.
 
 Measured on the quickstart LeNet-5 (mnist5k, 97% clean), target 8, 300 Adam steps, test digits at random
 integer locations (``experiments/universal_physical.py --preset quick``): 4x4 0.2%, 6x6 1.7%, 8x8 4.2%,
-10x10 10%, 12x12 18% (a random patch: 0.1-7%); a 20x20 patch reaches 99.7%. Longer training (1,500 steps), the
-margin loss, a directly clipped patch instead of the sigmoid, and each of the ten targets all left the 8x8
-patch under 10%, while one trained for a single fixed location reached 64% there: LeNet-5's dense layer reads
-each position with its own weights, so one small pattern cannot pull the logits everywhere.
+10x10 10%, 12x12 18% (a random patch: 0.1-7%); a 20x20 patch reaches 99.7%. The 8x8 patch stays far from 80%
+whatever the training (LeNet-5 seed 0, 1,000 test digits x 4 locations). EOT over location only (no rotation,
+no scaling, whole-pixel placements as at test time), 1,000 CE steps at lr 0.1: 6x6 2.4%, 8x8 6.1%, 10x10 17%;
+the margin loss, 600 steps, each of the ten targets: 0-5.8% at 8x8 (best: 8). The ceiling is the model: a patch
+trained for ONE fixed spot (1,500 margin steps, lr 0.1) reaches 61% with its corner at (10, 10) (over the
+digit), 12% at (4, 4) and 0.2% at (0, 0); on a 3x3 grid of fixed spots (300 CE steps) 5% on average.
+Placements are uniform over the 21 x 21 valid corners, most of them off the digit, where LeNet-5's valid
+convolutions and its dense layer (trained on centred digits with blank borders) barely respond to any 8x8
+pattern, so no universal 8x8 patch can reach 80% there.
 """
 from __future__ import annotations
 
@@ -230,7 +235,7 @@ def _check_common(model, x, target, bounds):
 def train_patch(model, x, *, target: int, size: int, steps: int = 500, batch_size: int = 64,
                 learning_rate: float = 0.1, max_angle: float = 20.0, scale_range=(0.9, 1.1), shape: str = "square",
                 loss: str = "ce", kappa: float = 5.0, bounds=(0.0, 1.0), seed: Optional[int] = 0,
-                log_every: int = 50, callback=None) -> AdversarialPatch:
+                log_every: int = 50, callback=None, integer: Optional[bool] = None) -> AdversarialPatch:
     """Trains a universal targeted patch with EOT over location, rotation and scale (Brown et al. 2017).
 
     Args:
@@ -249,6 +254,10 @@ def train_patch(model, x, *, target: int, size: int, steps: int = 500, batch_siz
         seed: seed of the image draws, placements and initial patch (None: fresh).
         log_every: record (step, loss, minibatch success) every this many steps.
         callback: optional ``callback(step, loss, success)`` at each record (e.g. TensorBoard).
+        integer: training placements with the top-left corner on an integer pixel, so the patch replaces pixels
+            exactly as ``patch_success`` pastes it at test time; default: when there is no rotation and no
+            scaling (``max_angle=0``, ``scale_range=(1, 1)``, EOT over location only). Off-grid placements
+            sample the patch bilinearly, which blurs it and spreads it over size + 1 pixels.
 
     Returns:
         ``AdversarialPatch``.
@@ -267,6 +276,11 @@ def train_patch(model, x, *, target: int, size: int, steps: int = 500, batch_siz
     channels = int(x.shape[-1])
     mask = tf.constant(patch_mask(size, channels, shape))
     random_placements(1, x.shape[1:], size, max_angle=max_angle, scale_range=scale_range, rng=rng)  # checks
+    if integer is None:
+        integer = max_angle == 0 and float(scale_range[0]) == float(scale_range[1]) == 1.0
+    elif integer and not (max_angle == 0 and float(scale_range[0]) == float(scale_range[1]) == 1.0):
+        raise ValueError("integer=True places an unrotated, unscaled patch; use max_angle=0 and scale_range=(1, 1), "
+                         "or integer=False.")
     logit = tf.Variable(rng.normal(0.0, 0.5, (size, size, channels)).astype(np.float32))
     optimizer = tf.keras.optimizers.Adam(learning_rate)
     x_np = x.numpy()
@@ -286,7 +300,7 @@ def train_patch(model, x, *, target: int, size: int, steps: int = 500, batch_siz
 
     for step in range(1, steps + 1):
         where = random_placements(batch_size, x.shape[1:], size, max_angle=max_angle, scale_range=scale_range,
-                                  rng=rng, integer=False)
+                                  rng=rng, integer=bool(integer))
         value, logits = train_step(x_np[rng.integers(0, len(x_np), batch_size)], where.rows, where.cols,
                                    where.angles, where.scales)
         if step % log_every == 0 or step == steps:
