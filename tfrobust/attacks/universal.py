@@ -63,10 +63,10 @@ straight-through variant measured (a prototype of this loop, 4,000 digits) plate
 clipped at 3, the bounded 1 - softmax_y and sigmoid-margin losses, Adam 0.005-0.02 with and without cosine
 decay, batch 32-256, 4-12 passes; the signed step reached 19%; a targeted v (CW margin clamped at 2, 4 passes)
 towards each of the 10 classes: 8 33.9%, 2 32.0%, 7 28.2%, the others 8-22%; towards 8 with 12 passes 35.4%,
-CE towards 2 33.9%; untargeted CE started from v = +xi everywhere 36.8%, from the targeted-8 v 35.1%. Per-image PGD (40 steps of 0.01, margin loss) changes the label of 96.8% of the same
-held-out digits at 0.2 (81.7% at 0.15, 42.6% at 0.1), so the model is not robust; one perturbation for all
-digits is what falls short. In the quick preset of ``experiments/universal_physical.py`` before
-the straight-through gradient (2,000 digits): LeNet-5 DeepFool 3.9%, SGD 18.5%; the Wong et al. MNIST CNN
+CE towards 2 33.9%; untargeted CE started from v = +xi everywhere 36.8%, from the targeted-8 v 35.1%.
+Per-image PGD (40 steps of 0.01, margin loss) changes the label of 96.8% of the same held-out digits at 0.2
+(81.7% at 0.15, 42.6% at 0.1), so the model is not robust; one perturbation for all digits is what falls
+short. In the quick preset of ``experiments/universal_physical.py`` before the straight-through gradient (2,000 digits): LeNet-5 DeepFool 3.9%, SGD 18.5%; the Wong et al. MNIST CNN
 DeepFool 5.0%, SGD 34.4%; a random sign vector of the same size 2%.
 """
 from __future__ import annotations
