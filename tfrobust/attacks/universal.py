@@ -66,8 +66,9 @@ towards each of the 10 classes: 8 33.9%, 2 32.0%, 7 28.2%, the others 8-22%; tow
 CE towards 2 33.9%; untargeted CE started from v = +xi everywhere 36.8%, from the targeted-8 v 35.1%.
 Per-image PGD (40 steps of 0.01, margin loss) changes the label of 96.8% of the same held-out digits at 0.2
 (81.7% at 0.15, 42.6% at 0.1), so the model is not robust; one perturbation for all digits is what falls
-short. In the quick preset of ``experiments/universal_physical.py`` before the straight-through gradient (2,000 digits): LeNet-5 DeepFool 3.9%, SGD 18.5%; the Wong et al. MNIST CNN
-DeepFool 5.0%, SGD 34.4%; a random sign vector of the same size 2%.
+short. In the quick preset of ``experiments/universal_physical.py`` before the straight-through gradient
+(2,000 digits): LeNet-5 DeepFool 3.9%, SGD 18.5%; the Wong et al. MNIST CNN DeepFool 5.0%, SGD 34.4%; a random
+sign vector of the same size 2%.
 """
 from __future__ import annotations
 
