@@ -6,15 +6,16 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from tfrobust.adaptation import (DANN, AnnealedLearningRate, dann_callbacks, domain_accuracy, domain_head,
-                                 domain_probe_accuracy, label_head, paired_dataset, pca_2d)
+from tfrobust.adaptation import (DANN, AnnealedLearningRate, HeldOutDomainAccuracy, averaged_weights,
+                                 dann_callbacks, domain_accuracy, domain_head, domain_probe_accuracy, label_head,
+                                 paired_dataset, pca_2d)
 
 
-def _tiny(lam, seed=0):
+def _tiny(lam, seed=0, **kwargs):
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((4,))
     features = keras.Model(inputs, keras.layers.Dense(6, activation="tanh")(inputs))
-    return DANN(features, label_head(6, 3), domain_head(6), lam=lam)
+    return DANN(features, label_head(6, 3), domain_head(6), lam=lam, **kwargs)
 
 
 def test_train_step_descends_label_loss_and_ascends_domain_loss_in_the_features():
@@ -30,8 +31,10 @@ def test_train_step_descends_label_loss_and_ascends_domain_loss_in_the_features(
     with tf.GradientTape(persistent=True) as tape:
         feats = model.features(np.concatenate([xs, xt]))
         l_y = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(ys, model.label_predictor(feats[:8]))
-        domains = np.concatenate([np.zeros((8, 1)), np.ones((8, 1))]).astype("float32")
-        l_d = keras.losses.BinaryCrossentropy(from_logits=True)(domains, model.domain_classifier(feats))
+        d_logits = model.domain_classifier(feats)
+        bce = keras.losses.BinaryCrossentropy(from_logits=True)
+        # The paper's domain loss: mean over the source batch + mean over the target batch.
+        l_d = bce(np.zeros((8, 1), "float32"), d_logits[:8]) + bce(np.ones((8, 1), "float32"), d_logits[8:])
     expected_f = [w.numpy() - (gy.numpy() - lam * gd.numpy())
                   for w, gy, gd in zip(f_vars, tape.gradient(l_y, f_vars), tape.gradient(l_d, f_vars))]
     expected_d = [w.numpy() - g.numpy() for w, g in zip(d_vars, tape.gradient(l_d, d_vars))]
@@ -51,17 +54,67 @@ def test_annealed_learning_rate_is_the_papers_formula():
     assert AnnealedLearningRate.from_config(schedule.get_config()).get_config() == schedule.get_config()
 
 
-def test_fit_sets_lambda_by_the_ganin_schedule_each_step():
+def test_domain_loss_is_the_sum_of_per_domain_means_or_the_pooled_mean():
+    rng = np.random.default_rng(2)
+    xs, xt = rng.normal(size=(8, 4)).astype("float32"), rng.normal(2.0, 1.0, size=(4, 4)).astype("float32")
+    ys = rng.integers(0, 3, 8)
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    for kind in ("per_domain", "pooled"):
+        model = _tiny(1.0, domain_loss=kind)
+        model.compile(optimizer=keras.optimizers.SGD(0.0))
+        d = model.domain_classifier(model.features(np.concatenate([xs, xt]))).numpy()
+        per_domain = float(bce(np.zeros((8, 1)), d[:8]) + bce(np.ones((4, 1)), d[8:]))
+        pooled = float(bce(np.concatenate([np.zeros((8, 1)), np.ones((4, 1))]), d))
+        logs = model.train_step(((tf.constant(xs), tf.constant(ys)), tf.constant(xt)))
+        want = per_domain if kind == "per_domain" else pooled
+        assert float(logs["domain_loss"]) == pytest.approx(want, rel=1e-5)
+    assert abs(per_domain - pooled) > 0.1  # the two weightings differ (2x for equal halves)
+    with pytest.raises(ValueError, match="domain_loss"):
+        _tiny(1.0, domain_loss="mean")
+
+
+def test_fit_sets_lambda_by_the_ganin_schedule_and_held_out_domain_accuracy_sees_the_deployed_weights():
     model = _tiny(0.0)
-    model.compile(optimizer=keras.optimizers.SGD(0.01))
+    model.compile(optimizer=keras.optimizers.SGD(0.05, use_ema=True, ema_momentum=0.5))
     rng = np.random.default_rng(1)
     data = paired_dataset(rng.normal(size=(16, 4)), rng.integers(0, 3, 16), rng.normal(size=(16, 4)), batch_size=4)
-    history = model.fit(data, epochs=1, steps_per_epoch=5, callbacks=dann_callbacks(10), verbose=0)
-    # λ of the 5th step (step index 4 of 10): 2 / (1 + exp(-10 * 0.4)) - 1
-    assert float(model.reversal.lam.numpy()) == pytest.approx(2 / (1 + math.exp(-4.0)) - 1, rel=1e-6)
+    x_source, x_target = rng.normal(size=(10, 4)), rng.normal(0.5, 1.0, size=(6, 4))
+    held_out = HeldOutDomainAccuracy(x_source, x_target)
+    history = model.fit(data, epochs=2, steps_per_epoch=5, callbacks=dann_callbacks(20) + [held_out], verbose=0)
+    # λ of the 10th step (step index 9 of 20): 2 / (1 + exp(-10 * 0.45)) - 1
+    assert float(model.reversal.lam.numpy()) == pytest.approx(2 / (1 + math.exp(-4.5)) - 1, rel=1e-6)
     assert set(history.history) >= {"label_loss", "domain_loss", "domain_accuracy", "accuracy"}
-    acc = domain_accuracy(model, rng.normal(size=(10, 4)), rng.normal(size=(6, 4)))
-    assert 0.0 <= acc <= 1.0 and acc * 16 == pytest.approx(round(acc * 16))
+    # Balanced: the mean of the two domains' hit rates (10 and 6 images).
+    hits_s = np.sum(model.domain_logits(tf.constant(x_source, tf.float32)).numpy()[:, 0] <= 0)
+    hits_t = np.sum(model.domain_logits(tf.constant(x_target, tf.float32)).numpy()[:, 0] > 0)
+    assert domain_accuracy(model, x_source, x_target) == pytest.approx((hits_s / 10 + hits_t / 6) / 2)
+    # fit deployed the averaged weights: the callback's "averaged" value of the last epoch is theirs.
+    assert held_out.epochs == [1, 2] and len(held_out.raw) == 2
+    assert held_out.averaged[-1] == pytest.approx(domain_accuracy(model, x_source, x_target))
+    weights = [v.numpy() for v in model.trainable_variables]
+    with averaged_weights(model):  # after fit the model already holds the averages: nothing changes
+        for v, w in zip(model.trainable_variables, weights):
+            np.testing.assert_allclose(v.numpy(), w, atol=1e-7)
+    with pytest.raises(ValueError, match="both domains"):
+        domain_accuracy(model, x_source, x_source[:0])
+
+
+def test_averaged_weights_swaps_in_the_optimizers_moving_averages_and_restores_the_iterates():
+    model = _tiny(1.0)
+    model.compile(optimizer=keras.optimizers.SGD(0.5, use_ema=True, ema_momentum=0.5))
+    rng = np.random.default_rng(3)
+    batch = ((tf.constant(rng.normal(size=(8, 4)), tf.float32), tf.constant(rng.integers(0, 3, 8))),
+             tf.constant(rng.normal(size=(8, 4)), tf.float32))
+    first = [v.numpy() for v in model.trainable_variables]
+    model.train_step(batch)
+    second = [v.numpy() for v in model.trainable_variables]
+    with averaged_weights(model) as swapped:
+        assert swapped
+        for v, a, b in zip(model.trainable_variables, first, second):  # EMA 0.5 from the initial weights
+            np.testing.assert_allclose(v.numpy(), 0.5 * a + 0.5 * b, rtol=1e-5, atol=1e-6)
+    assert any(np.abs(a - b).max() > 1e-4 for a, b in zip(first, second))
+    for v, b in zip(model.trainable_variables, second):
+        np.testing.assert_allclose(v.numpy(), b)
 
 
 def test_paired_dataset_refuses_a_domain_smaller_than_a_batch():
@@ -94,9 +147,13 @@ def test_train_step_normalises_each_domain_by_its_own_batch_statistics():
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     fs, ft = features(xs, training=True), features(xt, training=True)
     np.testing.assert_allclose(fs.numpy(), ft.numpy(), atol=1e-4)
-    separate = ce(ys, model.label_predictor(fs)) + bce(domains, model.domain_classifier(tf.concat([fs, ft], 0)))
+    def loss(f_source, f_target):  # L_y + the paper's domain loss (mean over source + mean over target)
+        return (ce(ys, model.label_predictor(f_source)) + bce(domains[:8], model.domain_classifier(f_source))
+                + bce(domains[8:], model.domain_classifier(f_target)))
+
+    separate = loss(fs, ft)
     joint = features(np.concatenate([xs, xt]), training=True)
-    mixed = ce(ys, model.label_predictor(joint[:8])) + bce(domains, model.domain_classifier(joint))
+    mixed = loss(joint[:8], joint[8:])
     logs = model.train_step(((tf.constant(xs), tf.constant(ys)), tf.constant(xt)))
     assert float(logs["loss"]) == pytest.approx(float(separate), rel=1e-5)
     assert abs(float(separate) - float(mixed)) > 1e-2  # one pass over both domains would give another loss

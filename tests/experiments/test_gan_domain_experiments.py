@@ -42,6 +42,14 @@ def test_domain_adaptation_experiment_tiny(load_script, where):
     entry = result["entries"]["sklearn_digits"]
     assert len(entry["domain_accuracy_per_epoch"]) == 1
     assert set(entry) >= {"source only", "DANN", "train on target", "domain_accuracy_final", "gain"}
+    # One epoch: the held-out domain accuracy is measured after it, raw and with the averaged weights that fit
+    # deployed (so the "averaged" value is the final one).
+    held_out = entry["domain_accuracy_held_out"]
+    assert held_out["epoch"] == [1] and held_out["averaged"][0] == entry["domain_accuracy_final"]
+    checks = result["summary"]["checks"]["sklearn_digits"]
+    assert checks["gain >= 10 points"] == (entry["gain"] >= 0.10)
+    assert checks["held-out domain accuracy <= 0.65"] == (entry["domain_accuracy_final"] <= 0.65)
     out = os.path.join(where["results_root"], "domain_adaptation", "t")
     assert os.path.getsize(os.path.join(out, "features_pca_sklearn_digits.png")) > 1000
-    assert "Table 1" in open(os.path.join(out, "results.md")).read()
+    markdown = open(os.path.join(out, "results.md")).read()
+    assert "Table 1" in markdown and "Checks (both in this run)" in markdown

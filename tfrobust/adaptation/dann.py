@@ -11,7 +11,15 @@ the gradient by −λ backward, so θ_d descends L_d while θ_f descends L_y −
 domain classifier).
 
 ``DANN.train_step`` takes a paired batch ``((x_source, y_source), x_target)``: labels are used only on the source
-half; the domain labels are 0 (source) and 1 (target). The paper's schedules over training progress p ∈ [0, 1]:
+half; the domain labels are 0 (source) and 1 (target). The domain loss is the paper's: a mean over the source
+batch plus a mean over the target batch (Ganin et al. 2016, JMLR, eq. 18:
+
+    E = (1/n) Σ_source L_y − λ ((1/n) Σ_source L_d + (1/n') Σ_target L_d);
+
+the ICML version's sums, over the n source labels against all N = n + n' domain labels, weigh it the same for
+equal halves), i.e. twice the mean over the concatenated batch (``domain_loss="pooled"``, which halves the
+adversarial signal, is kept for comparison).
+The paper's schedules over training progress p ∈ [0, 1]:
 
     λ_p = 2 / (1 + exp(−10 p)) − 1            (``GradientReversalSchedule`` with ``ganin_lambda``)
     μ_p = μ_0 / (1 + 10 p)^0.75               (``AnnealedLearningRate``, μ_0 = 0.01, SGD momentum 0.9)
@@ -22,6 +30,7 @@ both set per optimiser step by ``dann_callbacks`` / the optimiser's learning-rat
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Sequence, Tuple
 
 import numpy as np
@@ -29,7 +38,10 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfrobust.layers.gradient_reversal import GradientReversal, GradientReversalSchedule, ganin_lambda
-from tfrobust.validation import check_positive
+from tfrobust.validation import check_choice, check_positive
+
+#: ``DANN(domain_loss=)``: the paper's sum of per-domain means, or the mean over the concatenated batch.
+DOMAIN_LOSSES = ("per_domain", "pooled")
 
 
 @keras.utils.register_keras_serializable(package="tfrobust")
@@ -114,6 +126,8 @@ class DANN(keras.Model):
         label_predictor: G_y, features -> class logits.
         domain_classifier: G_d, features -> one logit (target vs source).
         lam: initial λ of the gradient reversal layer (the schedule callback raises it from 0 to 1).
+        domain_loss: "per_domain" (the paper's (1/n) Σ_source L_d + (1/n') Σ_target L_d) or "pooled" (the mean over
+            the concatenated batch: half the paper's weight for equal halves).
 
     Attributes:
         classifier: the deployable G_y ∘ G_f (images -> logits).
@@ -125,8 +139,9 @@ class DANN(keras.Model):
     """
 
     def __init__(self, features: keras.Model, label_predictor: keras.Model, domain_classifier: keras.Model, *,
-                 lam: float = 0.0, **kwargs):
+                 lam: float = 0.0, domain_loss: str = "per_domain", **kwargs):
         super().__init__(**kwargs)
+        self.domain_loss_kind = check_choice(domain_loss, DOMAIN_LOSSES, "domain_loss")
         self.features = features
         self.label_predictor = label_predictor
         self.domain_classifier = domain_classifier
@@ -164,7 +179,11 @@ class DANN(keras.Model):
             logits = self.label_predictor(source_feats, training=True)
             d_logits = self.domain_classifier(self.reversal(feats), training=True)
             label_loss = self._label_loss(y_source, logits)
-            domain_loss = self._domain_loss(domains, d_logits)
+            if self.domain_loss_kind == "per_domain":
+                domain_loss = (self._domain_loss(domains[:n_source], d_logits[:n_source])
+                               + self._domain_loss(domains[n_source:], d_logits[n_source:]))
+            else:
+                domain_loss = self._domain_loss(domains, d_logits)
             loss = label_loss + domain_loss  # the reversal layer turns + L_d into - λ L_d for θ_f
         variables = (self.features.trainable_variables + self.label_predictor.trainable_variables
                      + self.domain_classifier.trainable_variables)
@@ -208,14 +227,78 @@ def paired_dataset(x_source, y_source, x_target, *, batch_size: int, seed: int =
 
 
 def domain_accuracy(model: DANN, x_source, x_target, batch_size: int = 512) -> float:
-    """Accuracy of the trained domain classifier on held-out source (label 0) and target (label 1) images."""
-    hits, total = 0, 0
+    """Balanced accuracy of the trained domain classifier on held-out source (label 0) and target (label 1) images.
+
+    The mean of the two domains' accuracies (chance 0.5 whatever the two counts), in inference mode (batch
+    normalisation's moving statistics), with the model's current weights.
+
+    Raises:
+        ValueError: an empty domain.
+    """
+    if min(len(x_source), len(x_target)) == 0:
+        raise ValueError(f"domain_accuracy needs images of both domains; got {len(x_source)} source and "
+                         f"{len(x_target)} target images.")
+    rates = []
     for x, label in ((x_source, 0), (x_target, 1)):
+        hits = 0
         for i in range(0, len(x), batch_size):
             logits = model.domain_logits(tf.convert_to_tensor(x[i:i + batch_size], tf.float32)).numpy()[:, 0]
             hits += int(np.sum((logits > 0) == bool(label)))
-            total += logits.size
-    return hits / max(total, 1)
+        rates.append(hits / len(x))
+    return float(np.mean(rates))
+
+
+@contextlib.contextmanager
+def averaged_weights(model: keras.Model):
+    """Temporarily sets ``model``'s trainable variables to its optimiser's moving averages (``use_ema=True``).
+
+    Inside the block the model computes with the averaged weights that ``fit`` deploys at the end
+    (tf_keras' ``finalize_variable_values``); the raw iterates are restored on exit. Without EMA (or before the
+    optimiser is built) the block changes nothing. Batch normalisation's moving statistics are not averaged
+    weights and stay as they are.
+    """
+    optimizer = getattr(model, "optimizer", None)
+    averages = getattr(optimizer, "_model_variables_moving_average", None) if optimizer is not None else None
+    if not getattr(optimizer, "use_ema", False) or not averages:
+        yield False
+        return
+    variables = [v for v in model.trainable_variables if optimizer._var_key(v) in optimizer._index_dict]
+    raw = [v.numpy() for v in variables]
+    for v in variables:
+        v.assign(averages[optimizer._index_dict[optimizer._var_key(v)]])
+    try:
+        yield True
+    finally:
+        for v, value in zip(variables, raw):
+            v.assign(value)
+
+
+class HeldOutDomainAccuracy(keras.callbacks.Callback):
+    """Records the domain classifier's balanced accuracy on held-out images after each epoch.
+
+    ``raw``: with the current iterates; ``averaged``: with the optimiser's moving averages of the weights
+    (the weights ``fit`` deploys at the end when the optimiser has ``use_ema=True``; else equal to ``raw``).
+
+    Args:
+        x_source, x_target: held-out images of the two domains.
+        every: evaluate every this many epochs (and after the last).
+    """
+
+    def __init__(self, x_source, x_target, every: int = 1):
+        super().__init__()
+        self.x_source, self.x_target = x_source, x_target
+        self.every = int(check_positive(every, "every", integer=True))
+        self.epochs, self.raw, self.averaged = [], [], []
+
+    def on_epoch_end(self, epoch, logs=None):
+        last = epoch + 1 == self.params.get("epochs", epoch + 1)
+        if (epoch + 1) % self.every and not last:
+            return
+        self.epochs.append(epoch + 1)
+        self.raw.append(domain_accuracy(self.model, self.x_source, self.x_target))
+        with averaged_weights(self.model) as swapped:
+            self.averaged.append(domain_accuracy(self.model, self.x_source, self.x_target) if swapped
+                                 else self.raw[-1])
 
 
 def extract_features(features: keras.Model, x, batch_size: int = 512) -> np.ndarray:
