@@ -24,6 +24,9 @@ def test_gan_experiment_tiny(load_script, where):
     assert inpainting["original"]["hole_l1"] == 0.0 and inpainting["L1"]["hole_l1"] > 0.0
     # The naive attacker has no gradient through the projection: the masking report must say so.
     dg = entries["defense_gan"]
+    # Defense-GAN projects onto the generator with the highest last classifier score (--dg_generator=best).
+    scores = {k: entries[f"gan_{k}"]["classifier_score"][-1] for k in ("non_saturating", "minimax")}
+    assert dg["generator"] == result["summary"]["defense_gan_generator"] == max(scores, key=scores.get)
     assert "zero_or_nan_gradients" in dg["masking_fired"]
     assert dg["masking"]["checks"]["attacked_gradients"]["zero_share"] == 1.0
     out = os.path.join(where["results_root"], "gan", "t")
