@@ -69,8 +69,17 @@ def test_fixed_eps_zero_identity_seed_and_chunks(name, norm, trained_cnn, digits
     chunked = np.asarray(chunked)
     sizes = perturbation_norm(chunked - x, norm).numpy()
     assert sizes.max() <= eps * (1 + 1e-5) + 1e-6 and np.mean(sizes > 0) >= 0.5
-    fooled = np.argmax(np.asarray(trained_cnn(chunked, training=False)), axis=1) != y
-    np.testing.assert_array_equal(info["success"], fooled)
+    logits = np.asarray(trained_cnn(chunked, training=False))
+    # The attack judged success on chunks of 7, this check on one batch of 20. The kernels (oneDNN) may round a
+    # logit differently with the batch size, and FAB stops right on the decision boundary, so the check is on the
+    # margin (true logit minus the best other) within float error: a success has margin <= tol, a failure >= -tol.
+    true_logit = logits[np.arange(len(y)), y]
+    others = np.where(np.eye(logits.shape[1], dtype=bool)[y], -np.inf, logits).max(axis=1)
+    margin = true_logit - others
+    tol = 1e-4 * np.maximum(1.0, np.abs(logits).max(axis=1))
+    success = np.asarray(info["success"])
+    assert np.all(margin[success] <= tol[success]), margin[success]
+    assert np.all(margin[~success] >= -tol[~success]), margin[~success]
 
 
 @pytest.mark.parametrize("name, norm", FIXED + MINIMAL)
