@@ -180,7 +180,10 @@ def _mean_rows(entries: Dict[str, dict], config: TemperatureConfig) -> list:
     for temperature, group in _by_temperature(entries).items():
         row = {"T": f"{temperature:g}", "seeds": len(group)}
         for header, source in _columns(config)[:-1]:
-            row[header] = v.format_mean_std([source(e) if callable(source) else e[source] for e in group])
+            values = [source(e) if callable(source) else e[source] for e in group]
+            numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values)
+            # A skipped AutoAttack (--autoattack='') leaves "" cells: shown as they are, not averaged.
+            row[header] = v.format_mean_std(values) if numbers else "; ".join(dict.fromkeys(map(str, values)))
         row["best attack / clean"] = v.format_mean_std(
             [v.relative_robustness(e["best_attack"], e["clean_accuracy"]) for e in group])
         row["masking report"] = f"suspicious in {sum(bool(e['masking']['suspicious']) for e in group)}/{len(group)}"

@@ -10,9 +10,10 @@ from tfrobust.studies import make_config, published
 
 def test_temperature_quick_tiny(load_script, where):
     script = load_script("temperature_robustness")
+    # AutoAttack is skipped (nothing here asserts on it); the masking report runs on 32 examples with PGD-3.
     config = make_config(script.PRESETS, "quick", temperatures=(1.0, 50.0), train_size=1024, epochs=2,
-                         learning_rate=3e-3, eval_size=128, masking_size=64, attack="pgd:steps=5",
-                         epsilons=(0.0, 0.1, 0.3), seeds=(0,), **where)
+                         learning_rate=3e-3, eval_size=64, masking_size=32, masking_steps=3, attack="pgd:steps=5",
+                         epsilons=(0.0, 0.1, 0.3), seeds=(0,), autoattack="", **where)
     result = script.run(config)
 
     with open(os.path.join(where["results_root"], "temperature_robustness", "t", "results.json")) as f:
