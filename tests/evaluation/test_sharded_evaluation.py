@@ -1,22 +1,16 @@
 """Sharded evaluation (tfrobust.evaluation.sharding) equals single-device evaluation example for example."""
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import tensorflow as tf
 
 from tfrobust.evaluation.sharding import EvaluationShards
 
 
-def test_two_logical_cpus_give_the_single_device_numbers_example_for_example():
-    worker = os.path.join(os.path.dirname(__file__), "sharded_worker.py")
-    done = subprocess.run([sys.executable, worker], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-    assert out["replicas"] == 2
-    single, sharded = out["single"], out["sharded"]
+def test_two_logical_cpus_give_the_single_device_numbers_example_for_example(tmp_path_factory):
+    import two_cpus_worker  # tests/two_cpus_worker.py: one fresh process with two logical CPUs
+
+    runs = two_cpus_worker.results(tmp_path_factory)
+    assert runs["replicas"] == 2
+    single, sharded = runs["sharded"]["single"], runs["sharded"]["sharded"]
     for key in ("pgd_clean", "pgd_robust", "sweep"):
         np.testing.assert_array_equal(np.asarray(sharded[key]), np.asarray(single[key]), err_msg=key)
     assert sharded["n_attacked"] == single["n_attacked"]

@@ -97,53 +97,12 @@ def test_trades_awp_trains_and_round_trips(train_subset):
         AWPModel(small_cnn(), eps=0.1, step_size=0.05, steps=2, warmup_steps=-1)
 
 
-_MIRRORED_WORKER = r'''
-import json, os
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-import numpy as np
-import tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-import tf_keras as keras
-from tfrobust.training import AWPModel
+def test_trades_awp_under_mirrored_strategy_matches_single_device(tmp_path_factory):
+    import two_cpus_worker  # tests/two_cpus_worker.py: one fresh process with two logical CPUs
 
-
-class Fixed(AWPModel):  # deterministic input attack, so both runs see the same examples
-    def adversarial_examples(self, x, y):
-        return tf.clip_by_value(x + 0.05 * tf.sign(x - 0.5), 0.0, 1.0)
-
-
-def run(strategy, x, y):
-    with strategy.scope():
-        keras.utils.set_random_seed(0)
-        inputs = keras.Input((12, 12, 1))
-        h = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inputs)
-        model = Fixed(keras.Model(inputs, keras.layers.Dense(4)(keras.layers.Flatten()(h))), eps=0.1,
-                      step_size=0.05, steps=1, objective="trades", gamma=0.05)
-        model.compile(keras.optimizers.SGD(0.5), jit_compile=False)
-    history = model.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
-    return history.history["loss"], [w.tolist() for w in model.inner.get_weights()]
-
-
-rng = np.random.default_rng(0)
-x = rng.uniform(0, 1, (64, 12, 12, 1)).astype(np.float32)
-y = (x[:, :6].mean(axis=(1, 2, 3)) * 8).astype(np.int64) % 4
-mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-m_loss, m_w = run(mirrored, x, y)
-s_loss, s_w = run(tf.distribute.OneDeviceStrategy("/cpu:0"), x, y)
-print(json.dumps({"replicas": mirrored.num_replicas_in_sync, "m_loss": m_loss, "s_loss": s_loss,
-                  "m_w": m_w, "s_w": s_w}))
-'''
-
-
-def test_trades_awp_under_mirrored_strategy_matches_single_device():
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-c", _MIRRORED_WORKER], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["replicas"] == 2
+    runs = two_cpus_worker.results(tmp_path_factory)
+    assert runs["replicas"] == 2
+    result = runs["awp"]
     np.testing.assert_allclose(result["m_loss"], result["s_loss"], rtol=1e-4)
     for a, b in zip(result["m_w"], result["s_w"]):
         np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-4, atol=1e-6)

@@ -3,8 +3,6 @@ tf.distribute (MirroredStrategy on two logical CPUs), and resuming a killed run.
 import glob
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -130,12 +128,12 @@ def test_mixed_precision_uses_loss_scaling_and_float32_losses(data):
     assert np.mean(np.abs(x_adv.numpy() - x[:20]) > 0) > 0.5
 
 
-def test_mirrored_strategy_matches_single_device():
-    worker = os.path.join(os.path.dirname(__file__), "mirrored_worker.py")
-    out = subprocess.run([sys.executable, worker], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["replicas"] == 2
+def test_mirrored_strategy_matches_single_device(tmp_path_factory):
+    import two_cpus_worker  # tests/two_cpus_worker.py: one fresh process with two logical CPUs
+
+    runs = two_cpus_worker.results(tmp_path_factory)
+    assert runs["replicas"] == 2
+    result = runs["wrapper"]
     np.testing.assert_allclose(result["mirrored"]["loss"], result["single"]["loss"], rtol=1e-4)
     assert result["mirrored"]["adv_accuracy"] == result["single"]["adv_accuracy"]
     for multi, single in zip(result["mirrored_weights"], result["single_weights"]):
