@@ -35,8 +35,9 @@ def test_distillation_paper_preset_one_step_on_mock_mnist(load_script, where):
     import tensorflow_datasets as tfds
 
     script = load_script("defensive_distillation")
+    # AutoAttack skipped: nothing here asserts on it (the paper preset would run the full "aa" on both networks).
     config = make_config(script.PRESETS, "paper", temperatures=(100.0,), seeds=(0,), max_steps=1, epochs=1,
-                         eval_size=8, masking_size=8, attack="pgd:steps=1", **where)
+                         eval_size=8, masking_size=8, attack="pgd:steps=1", autoattack="", **where)
     assert config.dataset == "mnist" and config.optimizer == "sgd" and config.eps == 0.3
     assert script.PRESETS["paper"].attack_spec().label == "pgd-40x1-ce"
     with tfds.testing.mock_data(num_examples=16):

@@ -40,7 +40,7 @@ def test_gan_experiment_tiny(load_script, where):
 def test_domain_adaptation_experiment_tiny(load_script, where):
     script = load_script("domain_adaptation")
     config = make_config(script.PRESETS, "quick", targets=("sklearn_digits",), epochs=1, baseline_epochs=1,
-                         max_steps=3, eval_size=64, attack="pgd:steps=2", **where)
+                         max_steps=2, eval_size=32, attack="pgd:steps=2", **where)
     result = script.run(config)
     entry = result["entries"]["sklearn_digits"]
     assert len(entry["domain_accuracy_per_epoch"]) == 1

@@ -6,8 +6,8 @@ from tfrobust.studies import make_config, published
 
 def test_lowrank_quick_tiny(load_script, where):
     script = load_script("lowrank_robustness")
-    config = make_config(script.PRESETS, "quick", convs=("standard", "LR2"), train_size=64,
-                         batch_size=32, epochs=1, eval_size=32, epsilons=(0.0, 0.1),
+    config = make_config(script.PRESETS, "quick", convs=("standard", "LR2"), train_size=32,
+                         batch_size=16, epochs=1, eval_size=16, epsilons=(0.0, 0.1),
                          minimal_eps_points=3, seeds=(0,), **where)
     result = script.run(config)
     standard, low = result["entries"]["alexnet_standard_seed=0"], result["entries"]["alexnet_LR2_seed=0"]

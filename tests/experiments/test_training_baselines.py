@@ -8,9 +8,11 @@ from tfrobust.studies import make_config
 
 def test_training_baselines_quick_tiny(load_script, where):
     script = load_script("training_baselines")
+    # TRADES with a 2-step inner attack; AutoAttack with one target class (its default is 9) on 8 points.
     config = make_config(script.PRESETS, "quick", methods=("standard", "trades", "ensemble_at"), train_size=200,
-                         epochs=2, eval_size=32, attack="pgd:steps=3", autoattack="aa:steps=3,n_queries=10",
-                         autoattack_size=16, co_epsilons=(0.3,), co_epochs=2, co_held_size=16, **where)
+                         epochs=2, eval_size=32, attack="pgd:steps=3", train_steps=2,
+                         autoattack="aa:steps=2,n_target_classes=1,n_queries=5", autoattack_size=8,
+                         co_epsilons=(0.3,), co_epochs=2, co_held_size=16, **where)
     result = script.run(config)
     entries = result["entries"]
     trades = entries["model_trades"]
@@ -19,7 +21,7 @@ def test_training_baselines_quick_tiny(load_script, where):
     assert trades["pgd_accuracy"] <= trades["clean_accuracy"]
     assert len(trades["epoch_seconds"]) == 2 and trades["median_epoch_s"] == trades["epoch_seconds"][1]
     if "autoattack_accuracy" in trades:  # "aa" registered: AutoAttack never beats the clean accuracy
-        assert trades["autoattack_n"] == 16 and trades["autoattack_accuracy"] <= trades["autoattack_clean"]
+        assert trades["autoattack_n"] == 8 and trades["autoattack_accuracy"] <= trades["autoattack_clean"]
     study = entries["co_study"]
     assert len(study["search"]) == 1 and len(study["search"][0]["history"]) == 2  # detector ran every epoch
     run_dir = os.path.join(where["results_root"], "training_baselines", "t")

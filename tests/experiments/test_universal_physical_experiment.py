@@ -5,7 +5,7 @@ from tfrobust.studies import make_config
 def test_universal_physical_tiny(load_script, where):
     script = load_script("universal_physical")
     config = make_config(script.PRESETS, "quick", models=("lenet5",), train_size=256, epochs=1, eval_size=64,
-                         uap_train_size=64, uap_methods=("sgd",), uap_sgd_passes=1, patch_sizes=(4,), patch_steps=4,
+                         uap_sgd_train_size=64, uap_methods=("sgd",), uap_sgd_passes=1, patch_sizes=(4,), patch_steps=4,
                          rp2_size=4, rp2_steps=4, **where)
     summary = script.run(config)["summary"]
     entry = summary["uap"]["lenet5_sgd"]  # (DeepFool's UAP: tests/attacks/test_attacks_universal.py)

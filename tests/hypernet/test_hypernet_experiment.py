@@ -24,11 +24,12 @@ def test_paper_preset_runs_writes_the_seed_table_and_resumes(script, tmp_path):
     tfds = pytest.importorskip("tensorflow_datasets")
     from tfrobust.studies import make_config
 
+    # AutoAttack skipped: nothing here asserts on it (the paper preset would run the full "aa" on 4 networks).
     config = make_config(
         script.PRESETS, "paper", max_steps=1, epochs=1, at_epochs=1, train_size=64, eval_size=20, subset_size=16,
         pretrain_steps=2, loop_epochs=1, loop_steps_per_epoch=1, eval_pgd_steps=2, loop_pgd_steps=2,
-        at_pgd_steps=1, attack="pgd:steps=1,restarts=1", num_samples=3, results_root=str(tmp_path / "results"),
-        logdir_root=str(tmp_path / "tb"), run_name="t")
+        at_pgd_steps=1, attack="pgd:steps=1,restarts=1", autoattack="", num_samples=3,
+        results_root=str(tmp_path / "results"), logdir_root=str(tmp_path / "tb"), run_name="t")
     assert config.dataset == "mnist" and config.eps == 0.175
     with tfds.testing.mock_data(num_examples=64):
         first = script.run(config)
