@@ -1,13 +1,13 @@
 """The quickstart and evaluate_model scripts run end to end (tiny settings) and agree with each other.
 
-The quickstart runs as a real script (a subprocess); evaluate_model runs in this process, from its flags through
-its ``main`` and, for a bad flag, through its ``__main__`` (``run_script``): a subprocess would only add a
-TensorFlow import (~12 s)."""
+Both run in this process, from their flags through their ``main`` (and evaluate_model, for a bad flag, through its
+``__main__``, ``run_script``): a subprocess would only add a TensorFlow import (~12 s). A script run as a real
+process, through ``run_script`` and absl's ``app.run``, is tests/experiments/test_resume_after_sigkill.py (and every
+script's ``__main__`` answers ``--help`` in tests/experiments/test_help_without_tensorflow.py)."""
 import importlib.util
 import json
 import os
 import runpy
-import subprocess
 import sys
 
 import pytest
@@ -15,19 +15,39 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _run(script, *args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")  # tfrobust is installed: the scripts need no sys.path edits
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "experiments", script), *args],
-                            capture_output=True, text=True, env=env, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
+def _load_script(name):
+    spec = importlib.util.spec_from_file_location(f"tfrobust_experiments_{name}",
+                                                  os.path.join(ROOT, "experiments", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run_main(script, config_cls, argv):
+    """``script.main`` with the config of flags ``argv``, parsed as the script's ``__main__`` parses them."""
+    from absl import flags
+
+    from tfrobust import config as tfr_config
+    from tfrobust.studies.flags import config_from_flags, define_flags
+
+    fv = flags.FlagValues()
+    define_flags(config_cls, flag_values=fv)
+    fv(argv)
+    previous_xla = tfr_config.get_xla()  # the script sets XLA process-wide; this process goes on testing
+    try:
+        script.main(config_from_flags(config_cls, flag_values=fv))
+    finally:
+        tfr_config.set_xla(previous_xla)
 
 
 @pytest.fixture(scope="module")
 def quickstart_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("quickstart")
-    _run("quickstart.py", "--epochs=2", "--eval_size=200", "--attacks=fgsm;pgd:steps=10,step_size=0.03",
-         "--epsilons=0.1,0.3", f"--out_dir={out / 'results'}", f"--logdir={out / 'tb'}")
+    script = _load_script("quickstart")
+    _run_main(script, script.QuickstartConfig, [
+        "quickstart.py", "--epochs=2", "--eval_size=200", "--attacks=fgsm;pgd:steps=10,step_size=0.03",
+        "--epsilons=0.1,0.3", f"--out_dir={out / 'results'}", f"--logdir={out / 'tb'}"])
     with open(out / "results" / "report.json") as f:
         return out, json.load(f)
 
@@ -46,28 +66,13 @@ def test_quickstart_writes_report_figures_model_and_logs(quickstart_run):
     assert report["masking"]["suspicious"] is False
 
 
-def _evaluate_model_script():
-    spec = importlib.util.spec_from_file_location("tfrobust_experiments_evaluate_model",
-                                                  os.path.join(ROOT, "experiments", "evaluate_model.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_evaluate_model_reads_the_saved_quickstart_model(quickstart_run):
-    from absl import flags
-
-    from tfrobust.studies.flags import config_from_flags, define_flags
-
     out, quick = quickstart_run
     result_dir = out / "evaluated"
-    script = _evaluate_model_script()
-    fv = flags.FlagValues()  # the script's flags, parsed as its __main__ parses them
-    define_flags(script.EvaluateConfig, flag_values=fv)
-    fv(["evaluate_model.py", f"--model={out / 'results' / 'lenet5.keras'}", "--num_examples=200", "--attacks=fgsm",
+    script = _load_script("evaluate_model")
+    _run_main(script, script.EvaluateConfig, [
+        "evaluate_model.py", f"--model={out / 'results' / 'lenet5.keras'}", "--num_examples=200", "--attacks=fgsm",
         "--epsilons=0.1", "--masking_eps=0", f"--out_dir={result_dir}", f"--logdir={out / 'tb2'}"])
-    script.main(config_from_flags(script.EvaluateConfig, flag_values=fv))
     with open(result_dir / "report.json") as f:
         report = json.load(f)
     assert report["format"] == "tf_keras"
