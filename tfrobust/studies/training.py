@@ -13,6 +13,7 @@ import tf_keras as keras
 
 from tfrobust.studies.config import StudyConfig
 from tfrobust.studies.run_store import RunStore
+from tfrobust.training.optimizer_slots import build_optimizer_slots
 from tfrobust.training.schedules import one_cycle
 
 OPTIMIZERS = ("adam", "sgd")
@@ -129,4 +130,5 @@ def fit(model: keras.Model, data: StudyData, epochs: int, callbacks: Sequence[ke
     dataset = data.train_dataset(augment=augment)
     if not model.built:  # BackupAndRestore can only restore into a built model and optimizer
         model(next(iter(dataset))[0][:1])
+    build_optimizer_slots(model, getattr(model, "update_variables", lambda: None)())  # one trace, not two
     return model.fit(dataset, epochs=epochs, callbacks=list(callbacks), verbose=2)

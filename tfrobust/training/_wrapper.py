@@ -27,6 +27,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfrobust.config import use_xla
+from tfrobust.training.optimizer_slots import build_optimizer_slots
 from tfrobust.validation import check_bounds, check_images, check_labels
 
 
@@ -172,6 +173,7 @@ class TrainingWrapper(keras.Model):
 
     def fit(self, x=None, y=None, *args, **kwargs):
         self._check_arrays(x, y)
+        build_optimizer_slots(self, self.update_variables())  # one trace of the train step, not two
         return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
