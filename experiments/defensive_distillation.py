@@ -52,6 +52,8 @@ class DistillationConfig(SeedsSettings, CurveSettings, AutoAttackSettings, Attac
         model: Model name of teacher and student (tfrobust.models.build).
         temperatures: Comma-separated distillation temperatures.
         masking_size: Examples given to the masking report.
+        masking_steps: PGD iterations inside the masking report.
+        masking_square_queries: Query budget of the masking report's Square check (gradient-free).
         optimizer: adam, or sgd (with momentum).
         momentum: SGD momentum.
     """
@@ -60,6 +62,8 @@ class DistillationConfig(SeedsSettings, CurveSettings, AutoAttackSettings, Attac
     temperatures: Tuple[float, ...] = (1.0, 20.0, 100.0)
     epsilons: Tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
     masking_size: int = 200
+    masking_steps: int = 10
+    masking_square_queries: int = 1000
     optimizer: str = "adam"
     momentum: float = 0.5
 
@@ -67,6 +71,10 @@ class DistillationConfig(SeedsSettings, CurveSettings, AutoAttackSettings, Attac
 
     def validate(self) -> None:
         check_positive_numbers(self.temperatures, "--temperatures")
+        for name in ("masking_steps", "masking_square_queries"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"--{name} must be a whole number >= 1; got {value!r}.")
 
 
 PRESETS: Dict[str, DistillationConfig] = {
@@ -135,7 +143,8 @@ def _attack_deployed(run, key: str, deployed, temperature: float, data, config, 
     fgsm_probabilities = epsilon_sweep(probabilities, x, y, attack="fgsm", epsilons=config.epsilons)
     fgsm_margin = epsilon_sweep(deployed, x, y, attack=Attack("fgsm", loss="margin"), epsilons=config.epsilons)
     n = min(config.masking_size, len(x))
-    report = masking_report(deployed, x[:n], y[:n], eps=config.eps, steps=10, seed=seed)
+    report = masking_report(deployed, x[:n], y[:n], eps=config.eps, steps=config.masking_steps, seed=seed,
+                            square_queries=config.masking_square_queries)
     entry = {
         "clean_accuracy": fgsm_probabilities.clean_accuracy,
         "pgd_probabilities": attacked(probabilities, "ce"),

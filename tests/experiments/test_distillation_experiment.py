@@ -7,8 +7,8 @@ from tfrobust.studies import make_config, published
 def test_distillation_quick_tiny(load_script, where):
     script = load_script("defensive_distillation")
     config = make_config(script.PRESETS, "quick", temperatures=(5.0,), seeds=(0, 1), train_size=384, epochs=2,
-                         learning_rate=3e-3, eval_size=48, masking_size=24, attack="pgd:steps=3", epsilons=(0.0, 0.2),
-                         autoattack="", **where)
+                         learning_rate=3e-3, eval_size=48, masking_size=24, masking_steps=3, masking_square_queries=20,
+                         attack="pgd:steps=3", epsilons=(0.0, 0.2), autoattack="", **where)
     result = script.run(config)
     assert set(result["entries"]) == {"undefended_seed=0", "undefended_seed=1", "T=5_seed=0", "T=5_seed=1"}
     undefended, student = result["entries"]["undefended_seed=0"], result["entries"]["T=5_seed=1"]
@@ -37,7 +37,8 @@ def test_distillation_paper_preset_one_step_on_mock_mnist(load_script, where):
     script = load_script("defensive_distillation")
     # AutoAttack skipped: nothing here asserts on it (the paper preset would run the full "aa" on both networks).
     config = make_config(script.PRESETS, "paper", temperatures=(100.0,), seeds=(0,), max_steps=1, epochs=1,
-                         eval_size=8, masking_size=8, attack="pgd:steps=1", autoattack="", **where)
+                         eval_size=8, masking_size=8, masking_steps=2, masking_square_queries=10, attack="pgd:steps=1",
+                         autoattack="", **where)
     assert config.dataset == "mnist" and config.optimizer == "sgd" and config.eps == 0.3
     assert script.PRESETS["paper"].attack_spec().label == "pgd-40x1-ce"
     with tfds.testing.mock_data(num_examples=16):

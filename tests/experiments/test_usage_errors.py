@@ -55,3 +55,14 @@ def test_help_shows_each_presets_actual_values():
     assert f"quick: {quick.epochs}; paper: {paper.epochs}" in fv["epochs"].help
     assert "quick: 6; paper: 30" in fv["epochs"].help and "quick: mnist5k; paper: imagenette" in fv["dataset"].help
     assert f"every preset: {quick.seed}" in fv["seed"].help
+
+
+@pytest.mark.parametrize("field", ["masking_steps", "masking_square_queries"])
+def test_distillation_refuses_a_masking_budget_below_one(field):
+    sys.path.insert(0, os.path.join(ROOT, "experiments"))
+    try:
+        import defensive_distillation
+    finally:
+        sys.path.pop(0)
+    with pytest.raises(ValueError, match=f"--{field} must be a whole number >= 1; got 0"):
+        defensive_distillation.DistillationConfig(**{field: 0})
