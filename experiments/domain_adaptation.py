@@ -91,8 +91,8 @@ class DomainAdaptationConfig(AttackSettings, StudyConfig):
 
 PRESETS: Dict[str, DomainAdaptationConfig] = {
     # 2 CPU cores, <= 10 minutes: the MNIST-M-style target only, the paper's optimiser and rate (SGD momentum 0.9,
-    # mu_0 = 0.01 annealed) and domain loss (mean over the source batch + mean over the target batch), 40 DANN
-    # epochs (2,480 paired steps), baselines 10. Batch normalisation with per-domain statistics (not in the paper)
+    # mu_0 = 0.01 annealed) and domain loss (mean over the source batch + mean over the target batch), 60 DANN
+    # epochs (3,720 paired steps), baselines 10. Batch normalisation with per-domain statistics (not in the paper)
     # and averaged weights (EMA 0.995, not in the paper): the last iterates oscillate in the min-max game. Seed 0
     # (tmp diagnostics, same training), held-out domain accuracy of the deployed DANN / target accuracy at epochs
     # 28, 32, 36, 40 with EMA 0.99: 0.58/0.655, 0.50/0.677, 0.79/0.636, 0.56/0.670; EMA 0.995: 0.56/0.657,
@@ -101,7 +101,11 @@ PRESETS: Dict[str, DomainAdaptationConfig] = {
     # costs ~470 CPU-seconds here (one thread). Seed 1 (this preset, one thread, load ~6 on 2 cores): source-only
     # 0.442, DANN 0.664 (+22.2), oracle 0.922, held-out domain accuracy 0.636 (raw iterate 0.748; 0.62-0.75
     # between epochs 15 and 40); 686 CPU-seconds user + 19 system for the whole preset, 23:40 wall under load.
-    "quick": DomainAdaptationConfig(preset="quick", targets=("mnist_m",), epochs=40, baseline_epochs=10,
+    # Stop 20 (oneDNN kernels on), seeds 0 / 1 / 2, gain over source-only (points) / held-out domain accuracy:
+    # 40 epochs +6.7 / 0.571, +13.1 / 0.761, +8.8 / 0.559 (no seed passes both checks); 60 epochs +12.3 / 0.578,
+    # +24.6 / 0.712, +9.5 / 0.559 (seed 0 passes both). 60 epochs raise the gain on every seed; neither check is
+    # robust to the seed.
+    "quick": DomainAdaptationConfig(preset="quick", targets=("mnist_m",), epochs=60, baseline_epochs=10,
                                     batch_size=64, optimizer="sgd", learning_rate=0.01, batch_norm=True, ema=0.995,
                                     eval_size=1000, eps=0.1, attack="pgd:steps=20,restarts=1"),
     # The paper's network, optimiser and rate (SGD momentum 0.9, mu_0 = 0.01) on both targets; it trains far
