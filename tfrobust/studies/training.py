@@ -130,5 +130,5 @@ def fit(model: keras.Model, data: StudyData, epochs: int, callbacks: Sequence[ke
     dataset = data.train_dataset(augment=augment)
     if not model.built:  # BackupAndRestore can only restore into a built model and optimizer
         model(next(iter(dataset))[0][:1])
-    build_optimizer_slots(model, getattr(model, "update_variables", lambda: None)())  # one trace, not two
+    build_optimizer_slots(model)  # one trace of the train step, not two (the training wrappers' fit does it too)
     return model.fit(dataset, epochs=epochs, callbacks=list(callbacks), verbose=2)

@@ -4,8 +4,8 @@ Keras optimisers create their slot variables (Adam's moments, SGD's momentum) la
 ``apply_gradients``, which runs inside the first trace of ``Model.fit``'s ``tf.function`` train step. A
 ``tf.function`` whose first trace creates variables is traced a second time (TensorFlow must check that later
 calls create none), so every ``fit`` builds the whole forward, backward and inner attack graph twice. Measured on
-``mnist_small`` with ``FastAdversarialModel`` (this machine, CPU): 2 traces and 0.88-1.10 CPU-s per one-epoch fit,
-against 1 trace and 0.51-0.54 s when the slots exist first.
+``mnist_small`` with ``FastAdversarialModel`` (2-core CPU, one-epoch fit of 2 steps): 2 traces and 0.76-0.86 CPU-s,
+against 1 trace and 0.51-0.59 s when the slots exist first.
 
 Building them is what the lazy path does (``optimizer.build(var_list)``), done earlier, under the model's
 distribution strategy so that mirrored models get mirrored slots; it is a no-op for an optimiser already built.
