@@ -167,3 +167,30 @@ def test_domain_probe_is_chance_on_one_distribution_and_high_on_two():
     assert abs(same - 0.5) < 0.08 and shifted > 0.93  # Bayes accuracy Phi(2) = 0.977
     with pytest.raises(ValueError, match="at least 4"):
         domain_probe_accuracy(np.zeros((3, 2)), np.zeros((10, 2)))
+
+
+def test_joint_batch_statistics_run_one_pass_over_both_domains():
+    """batch_statistics="joint": G_f sees the concatenated batch, so BN uses both domains' statistics at once and
+    the target, a shifted copy of the source, keeps its shift in the features (the loss of one joined pass)."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    features = keras.Model(inputs, keras.layers.BatchNormalization()(keras.layers.Dense(6)(inputs)))
+    model = DANN(features, label_head(6, 3), domain_head(6), lam=1.0, batch_statistics="joint")
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    rng = np.random.default_rng(0)
+    xs = rng.normal(size=(8, 4)).astype("float32")
+    xt = xs + 3.0
+    ys = rng.integers(0, 3, 8)
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    joint = features(np.concatenate([xs, xt]), training=True)
+    want = (ce(ys, model.label_predictor(joint[:8])) + bce(np.zeros((8, 1)), model.domain_classifier(joint[:8]))
+            + bce(np.ones((8, 1)), model.domain_classifier(joint[8:])))
+    separate = (ce(ys, model.label_predictor(features(xs, training=True)))
+                + bce(np.zeros((8, 1)), model.domain_classifier(features(xs, training=True)))
+                + bce(np.ones((8, 1)), model.domain_classifier(features(xt, training=True))))
+    logs = model.train_step(((tf.constant(xs), tf.constant(ys)), tf.constant(xt)))
+    assert float(logs["loss"]) == pytest.approx(float(want), rel=1e-5)
+    assert abs(float(want) - float(separate)) > 1e-2
+    with pytest.raises(ValueError, match="batch_statistics"):
+        DANN(features, label_head(6, 3), domain_head(6), batch_statistics="mixed")

@@ -42,6 +42,9 @@ from tfrobust.validation import check_choice, check_positive
 
 #: ``DANN(domain_loss=)``: the paper's sum of per-domain means, or the mean over the concatenated batch.
 DOMAIN_LOSSES = ("per_domain", "pooled")
+#: ``DANN(batch_statistics=)``: G_f run once per domain (batch normalisation by each domain's own batch) or once
+#: over the concatenated source + target batch (one set of statistics, as the moving averages used at inference).
+BATCH_STATISTICS = ("per_domain", "joint")
 
 
 @keras.utils.register_keras_serializable(package="tfrobust")
@@ -128,6 +131,10 @@ class DANN(keras.Model):
         lam: initial λ of the gradient reversal layer (the schedule callback raises it from 0 to 1).
         domain_loss: "per_domain" (the paper's (1/n) Σ_source L_d + (1/n') Σ_target L_d) or "pooled" (the mean over
             the concatenated batch: half the paper's weight for equal halves).
+        batch_statistics: "per_domain" (G_f runs on each domain's batch separately, so batch normalisation
+            normalises each by its own statistics) or "joint" (one pass over the concatenated batch: the statistics
+            of both domains together, which is what the moving averages used at inference estimate). Without
+            batch normalisation in G_f the two are the same.
 
     Attributes:
         classifier: the deployable G_y ∘ G_f (images -> logits).
@@ -139,9 +146,11 @@ class DANN(keras.Model):
     """
 
     def __init__(self, features: keras.Model, label_predictor: keras.Model, domain_classifier: keras.Model, *,
-                 lam: float = 0.0, domain_loss: str = "per_domain", **kwargs):
+                 lam: float = 0.0, domain_loss: str = "per_domain", batch_statistics: str = "per_domain",
+                 **kwargs):
         super().__init__(**kwargs)
         self.domain_loss_kind = check_choice(domain_loss, DOMAIN_LOSSES, "domain_loss")
+        self.batch_statistics = check_choice(batch_statistics, BATCH_STATISTICS, "batch_statistics")
         self.features = features
         self.label_predictor = label_predictor
         self.domain_classifier = domain_classifier
@@ -172,10 +181,14 @@ class DANN(keras.Model):
         n_source, n_target = tf.shape(x_source)[0], tf.shape(x_target)[0]
         domains = tf.concat([tf.zeros([n_source, 1]), tf.ones([n_target, 1])], axis=0)
         with tf.GradientTape() as tape:
-            # One pass per domain: with batch normalisation in G_f each domain is normalised by its own batch
-            # statistics (without it this equals one pass over the concatenated batch).
-            source_feats = self.features(x_source, training=True)
-            feats = tf.concat([source_feats, self.features(x_target, training=True)], axis=0)
+            if self.batch_statistics == "per_domain":
+                # One pass per domain: with batch normalisation in G_f each domain is normalised by its own batch
+                # statistics (without it this equals one pass over the concatenated batch).
+                source_feats = self.features(x_source, training=True)
+                feats = tf.concat([source_feats, self.features(x_target, training=True)], axis=0)
+            else:
+                feats = self.features(tf.concat([x_source, x_target], axis=0), training=True)
+                source_feats = feats[:n_source]
             logits = self.label_predictor(source_feats, training=True)
             d_logits = self.domain_classifier(self.reversal(feats), training=True)
             label_loss = self._label_loss(y_source, logits)
