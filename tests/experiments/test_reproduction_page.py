@@ -45,7 +45,7 @@ def test_page_from_fake_results(tmp_path):
         "config": {"preset": "medium", "dataset": "fashion_mnist", "models": ["fc5"], "seeds": [0, 1, 2]},
         "entries": entries, "summary": {"verdicts": {"fc5": {"90%": verdict}}, "figures": [figure]}})
     _write(root, "pruning_robustness", "quick", {
-        "config": {"preset": "quick"}, "entries": {},
+        "config": {"preset": "quick", "dataset": "mnist5k", "train_size": 2000}, "entries": {},
         "summary": {"verdicts": {"fc5": {"90%": {**verdict, "robustness": "no clear effect"}}}}})
 
     text = reproduction.build_reproduction(root, docs)
@@ -56,7 +56,7 @@ def test_page_from_fake_results(tmp_path):
     # Our FC5 verdict disagrees with seed 004's "no clear effect"; the quick run differs, a measured cause.
     assert "| pruning_robustness | fc5 90% | 004_cd331ac70aa3e385.txt, Figure 11: no clear effect | less robust | " \
            "no clear effect | disagrees |" in text
-    assert "the direction changes with the data" in text
+    assert "The quick preset (2,000 mnist5k images) finds *no clear effect*: the direction changes with the data" in text
     assert "0.880 ± 0.000 (n=3)" in text and "| dataset | imagenette | fashion_mnist |" in text
     assert open(os.path.join(docs, "figures", "pruning_robustness", "fc5_drop.png"), "rb").read() == b"\x89PNG fake"
     assert "![fc5_drop.png](figures/pruning_robustness/fc5_drop.png)" in text

@@ -9,7 +9,7 @@ it where both exist), and writes for each seed table or figure
   the preset chose them (``BUDGET_REASONS``);
 * an agreement measure: Spearman's ρ of the 8-activation ranking against seed 002's table, and for every seed-004
   (and seed-003) effect whether our direction over seeds (Welch's t-test) has the seed's sign;
-* a paragraph wherever we disagree, naming the measured cause when the quick (4,000 digits) and medium (60,000
+* a paragraph wherever we disagree, naming the measured cause when the quick (mnist5k) and medium (60,000
   images) runs differ, else naming the difference as open;
 * the run's figures, copied to ``docs/figures/<study>/``.
 
@@ -210,7 +210,7 @@ def _curve_study(results: dict, other: Optional[dict], *, key_field: str, baseli
                 out.agreement.append([f"{model} {variant}", f"{finding.citation}: {finding.direction}", ours,
                                       quick or "not run", agreement])
                 if agreement == "disagrees":
-                    out.disagreements.append(_disagreement(f"{model} at {variant}", finding, ours, quick))
+                    out.disagreements.append(_disagreement(f"{model} at {variant}", finding, ours, quick, other))
     return out
 
 
@@ -228,18 +228,29 @@ def _curve_verdicts(results: dict, key_field: str, baseline: Any, label: Callabl
     return out
 
 
-def _disagreement(what: str, finding, ours: str, quick: Optional[str]) -> str:
+def _training_data(run: Optional[Mapping[str, Any]]) -> str:
+    """"4,000 mnist5k images": the training set a run's results.json says it used (its config)."""
+    from tfrobust.data.catalog import SPLIT_SIZES
+
+    config = (run or {}).get("config", {})
+    dataset = config.get("dataset", "mnist5k")
+    n = config.get("train_size") or SPLIT_SIZES.get(dataset, {}).get("train")
+    return f"{n:,} {dataset} images" if n else f"{dataset} images"
+
+
+def _disagreement(what: str, finding, ours: str, quick: Optional[str],
+                  other: Optional[Mapping[str, Any]] = None) -> str:
     base = (f"**{what}**: seed 004 ({finding.citation}, {finding.setting}) finds *{finding.direction}*; our medium "
             f"run finds *{ours}* over seeds.")
     if quick is None:
-        return base + (" The quick preset (4,000 digits) has not been run here, so data scale cannot be separated "
-                       "from the other protocol differences: an open difference.")
+        return base + (" The quick preset has not been run here, so data scale cannot be separated from the other "
+                       "protocol differences: an open difference.")
+    data = _training_data(other)
     if quick != ours:
-        return base + (f" The quick preset (4,000 mnist5k digits) finds *{quick}*: the direction changes with the "
-                       "data (scale and dataset), a measured cause; the remaining gap to the seed (Imagenette, its "
-                       "models) stays open.")
-    return base + (f" The quick preset (4,000 digits) finds the same (*{quick}*), so data scale is not the cause: an "
-                   "open difference (dataset, architecture or training length).")
+        return base + (f" The quick preset ({data}) finds *{quick}*: the direction changes with the data (scale and "
+                       "dataset), a measured cause; the remaining gap to the seed (Imagenette, its models) stays open.")
+    return base + (f" The quick preset ({data}) finds the same (*{quick}*), so data scale is not the cause: an open "
+                   "difference (dataset, architecture or training length).")
 
 
 def _p(value: Optional[float]) -> str:
@@ -330,7 +341,7 @@ def _temperature(results: dict, other: Optional[dict]) -> Rendered:
                                   quick.get(key, {}).get("ours", "not run"), agreement])
             if agreement == "disagrees":
                 out.disagreements.append(_disagreement(f"temperature, attacker {key}", finding, ours,
-                                                       quick.get(key, {}).get("ours")))
+                                                       quick.get(key, {}).get("ours"), other))
     return out
 
 
