@@ -91,3 +91,19 @@ def test_unfinished_run_gets_verdicts_from_its_entries(tmp_path):
     assert "![fc5_accuracy.png](figures/pruning_robustness/fc5_accuracy.png)" in text
     assert "| 90% | 3 | 0.880 ± 0.000 (n=3) | 0.422 ± 0.002 (n=3) | 0.521 ± 0.002 (n=3) | less robust (p=" in text
     assert "| fc5 90% | 004_cd331ac70aa3e385.txt, Figure 11: no clear effect | less robust | not run | disagrees |" in text
+
+
+def test_a_study_with_only_its_quick_run_shown_gets_the_quick_reason(tmp_path):
+    """The medium preset's budget reasons describe the medium run: beside a quick run they would misstate it."""
+    root, docs = str(tmp_path / "results"), str(tmp_path / "docs")
+    entries = {f"fc5_sparsity={s:g}_seed={k}": _curve("fc5", s, k, 0.9, 0.1 + s / 5 + 0.001 * k)
+               for s in (0.0, 0.9) for k in (0, 1)}
+    _write(root, "pruning_robustness", "quick", {
+        "config": {"preset": "quick", "dataset": "mnist5k", "models": ["fc5"], "seeds": [0, 1]}, "entries": entries,
+        "summary": {"verdicts": {"fc5": {"90%": {"robustness": "less robust", "relative": "less robust",
+                                                 "clean": "unchanged clean accuracy", "p_drop": 1e-3}}}}})
+    text = reproduction.build_reproduction(root, docs)
+    section = text.split("## Seed 004 §4.1")[1].split("## Seed 004 §4.2")[0]
+    assert "Preset **quick**" in section and "Why: the quick preset, sized to run in minutes" in section
+    assert reproduction.BUDGET_REASONS["pruning_robustness"] not in section
+    assert "Quick preset: not run here." not in section
