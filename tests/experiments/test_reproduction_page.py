@@ -107,3 +107,4 @@ def test_a_study_with_only_its_quick_run_shown_gets_the_quick_reason(tmp_path):
     assert "Preset **quick**" in section and "Why: the quick preset, sized to run in minutes" in section
     assert reproduction.BUDGET_REASONS["pruning_robustness"] not in section
     assert "Quick preset: not run here." not in section
+    assert "| less robust | (the run shown) | disagrees |" in text  # the agreement row's quick column

@@ -514,7 +514,9 @@ def build_reproduction(results_root: str = "results", docs_dir: str = "docs") ->
         body += rendered.lines
         figures = _copy_figures(chosen, docs_dir, study.experiment, study.curve_key)
         body += [f"![{os.path.basename(f)}]({f})" for f in figures] + ([""] if figures else [])
-        agreement += [[study.experiment] + row for row in rendered.agreement]
+        # A study shown by its quick run has no other quick run to compare with: say so rather than "not run".
+        agreement += [[study.experiment] + (row if preset == "medium" else row[:3] + ["(the run shown)"] + row[4:])
+                      for row in rendered.agreement]
         disagreements += rendered.disagreements
     lines += ["## Agreement at a glance", ""]
     lines += [markdown_table(agreement, ["study", "effect", "seed", "ours (medium or run shown)", "quick preset",
