@@ -68,6 +68,19 @@ def test_to_jsonable_dataclass():
     assert to_jsonable(D(np.array([[True, False]]))) == {"a": [[True, False]]}
 
 
+def test_to_jsonable_turns_every_non_finite_float_into_null_on_its_fast_and_slow_paths():
+    # Finite numeric arrays and already-plain lists take a fast path; a NaN or inf anywhere must still become None,
+    # in an array, in a plain list walked again (a recorded entry), and in a numpy scalar.
+    values = np.array([[0.5, np.nan], [np.inf, -2.0]], np.float32)
+    assert to_jsonable(values) == [[0.5, None], [None, -2.0]]
+    assert to_jsonable([1.0, float("-inf"), 3, "x", None, True]) == [1.0, None, 3, "x", None, True]
+    assert to_jsonable({"a": np.arange(3, dtype=np.int64), "b": np.float64("nan")}) == {"a": [0, 1, 2], "b": None}
+    plain = to_jsonable(np.linspace(0, 1, 5))
+    assert to_jsonable(plain) == plain and all(type(v) is float for v in plain)
+    with pytest.raises(TypeError, match="object"):
+        to_jsonable([1.0, object()])
+
+
 @pytest.mark.parametrize("umask", [0o022, 0o077])
 def test_written_files_get_the_umask_mode_not_0600(tmp_path, umask):
     # mkstemp alone leaves 0600: results and figures must be readable as any tool's output (issue 10).

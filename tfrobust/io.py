@@ -25,6 +25,9 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 
+_PLAIN = frozenset((float, int, bool, str, type(None)))
+
+
 def to_jsonable(obj: Any) -> Any:
     """Converts ``obj`` into plain JSON types (dict, list, str, int, float, bool, None).
 
@@ -41,6 +44,14 @@ def to_jsonable(obj: Any) -> Any:
     Raises:
         TypeError: an object that has no JSON representation.
     """
+    kind = type(obj)
+    if kind is float:  # the plain types first: results hold long lists of them, walked on every save
+        return obj if math.isfinite(obj) else None
+    if kind is str or kind is int or kind is bool or obj is None:
+        return obj
+    if kind is list and all(type(v) in _PLAIN for v in obj) and \
+            all(math.isfinite(v) for v in obj if type(v) is float):
+        return obj  # already plain JSON (a recorded entry walked again)
     if hasattr(obj, "to_dict") and callable(obj.to_dict):
         return to_jsonable(obj.to_dict())
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -52,6 +63,8 @@ def to_jsonable(obj: Any) -> Any:
     if hasattr(obj, "numpy") and callable(obj.numpy):  # tf.Tensor / tf.Variable
         obj = obj.numpy()
     if isinstance(obj, np.ndarray):
+        if obj.dtype.kind in "biu" or (obj.dtype.kind == "f" and np.isfinite(obj).all()):
+            return obj.tolist()  # nested lists of plain bool / int / float: nothing left to convert
         return [to_jsonable(v) for v in obj.tolist()]
     if isinstance(obj, (np.bool_, bool)):
         return bool(obj)
