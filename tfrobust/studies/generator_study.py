@@ -131,13 +131,15 @@ def _sample_entry(generator, meter, data, config, **extra) -> dict:
     return _measurement_entry(measurement, latent=latent, summary=summary, **extra)
 
 
-def _strong_check(theta, data, config, table_robust_accuracy: float) -> dict:
+def _strong_check(model, theta, data, config, table_robust_accuracy: float) -> dict:
     """Re-attacks one network with a stronger PGD: cross entropy and margin loss, restarts (honest evaluation).
 
     A generator trained against one PGD could learn to mask its gradients; a stronger attack with another loss
     that still finds few adversarial examples says the robustness is real (Carlini et al. 2019).
+
+    ``model`` is a LeNet-5 whose weights are replaced by ``theta``: one Keras model for every network checked,
+    so the attacks' compiled functions (cached per model) are traced once, not once per network.
     """
-    model = build("lenet5", data.input_shape, data.num_classes)
     load_into(model, theta)
     results = {}
     for loss in ("ce", "margin"):
@@ -262,8 +264,9 @@ def _check_best_networks(run, config, data, modes, pretrained, references) -> No
         best = run.entries[mode]["summary"]["best_objective"]
         latent = np.asarray(run.entries[mode]["latent"], np.float32)[best["index"]][None]
         networks[f"{mode}_best"] = (generator(latent)[0], best["robust_accuracy"])
+    model = build("lenet5", data.input_shape, data.num_classes)
     for name, (theta, table_value) in networks.items():
-        run.cached(f"check_{name}", lambda t=theta, v=table_value: _strong_check(t, data, config, v))
+        run.cached(f"check_{name}", lambda t=theta, v=table_value: _strong_check(model, t, data, config, v))
 
 
 def _write_summary(run, config, entries) -> dict:
