@@ -108,3 +108,8 @@ def test_a_study_with_only_its_quick_run_shown_gets_the_quick_reason(tmp_path):
     assert reproduction.BUDGET_REASONS["pruning_robustness"] not in section
     assert "Quick preset: not run here." not in section
     assert "| less robust | (the run shown) | disagrees |" in text  # the agreement row's quick column
+    # The disagreement paragraph names the run it judges: the quick one, with the medium preset still to run.
+    paragraph = next(line for line in text.splitlines() if line.startswith("- **fc5 at 90%**"))
+    assert "our quick run finds *less robust*" in paragraph and "our medium run" not in paragraph
+    assert "the medium preset (full Fashion-MNIST) has not been run yet" in paragraph
+    assert "the whole mnist5k training split" in paragraph

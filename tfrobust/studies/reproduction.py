@@ -218,7 +218,8 @@ def _curve_study(results: dict, other: Optional[dict], *, key_field: str, baseli
                 out.agreement.append([f"{model} {variant}", f"{finding.citation}: {finding.direction}", ours,
                                       quick or "not run", agreement])
                 if agreement == "disagrees":
-                    out.disagreements.append(_disagreement(f"{model} at {variant}", finding, ours, quick, other))
+                    out.disagreements.append(_disagreement(f"{model} at {variant}", finding, ours, quick, other,
+                                                           results))
     return out
 
 
@@ -248,9 +249,15 @@ def _training_data(run: Optional[Mapping[str, Any]]) -> str:
 
 
 def _disagreement(what: str, finding, ours: str, quick: Optional[str],
-                  other: Optional[Mapping[str, Any]] = None) -> str:
-    base = (f"**{what}**: seed 004 ({finding.citation}, {finding.setting}) finds *{finding.direction}*; our medium "
+                  other: Optional[Mapping[str, Any]] = None, shown: Optional[Mapping[str, Any]] = None) -> str:
+    """The paragraph for one disagreement; ``shown`` is the run the page shows (its preset names the run)."""
+    preset = (shown or {}).get("config", {}).get("preset", "medium")
+    base = (f"**{what}**: seed 004 ({finding.citation}, {finding.setting}) finds *{finding.direction}*; our {preset} "
             f"run finds *{ours}* over seeds.")
+    if preset != "medium":
+        return base + (f" That run trained on {_training_data(shown)}; the medium preset (full Fashion-MNIST) has not "
+                       "been run yet, so data scale cannot be separated from the other protocol differences: an open "
+                       "difference.")
     if quick is None:
         return base + (" The quick preset has not been run here, so data scale cannot be separated from the other "
                        "protocol differences: an open difference.")
@@ -350,7 +357,7 @@ def _temperature(results: dict, other: Optional[dict]) -> Rendered:
                                   quick.get(key, {}).get("ours", "not run"), agreement])
             if agreement == "disagrees":
                 out.disagreements.append(_disagreement(f"temperature, attacker {key}", finding, ours,
-                                                       quick.get(key, {}).get("ours"), other))
+                                                       quick.get(key, {}).get("ours"), other, results))
     return out
 
 
@@ -370,6 +377,7 @@ def _distillation(results: dict, other: Optional[dict]) -> Rendered:
                   "Published: " + " ".join(f"{f.citation}: {f.statement} *{f.direction}*."
                                             for f in pub.DISTILLATION_FINDINGS), ""]
     verdicts = results.get("summary", {}).get("verdicts", {})
+    quick = (other or {}).get("summary", {}).get("verdicts", {})
     for key, finding in (("paper_attack", pub.DISTILLATION_FINDINGS[0]), ("logits_margin", pub.DISTILLATION_FINDINGS[2])):
         if key in verdicts:
             ours = verdicts[key]["ours"]
@@ -377,8 +385,27 @@ def _distillation(results: dict, other: Optional[dict]) -> Rendered:
             agreement = "agrees" if (ours == expected or (key == "logits_margin" and ours != v.MORE_ROBUST)) else \
                 "disagrees"
             out.agreement.append([f"distillation: {key.replace('_', ' ')} ({verdicts.get('compared', '')})",
-                                  f"{finding.citation}: {finding.direction}", v.verdict_cell(verdicts[key]), "—",
-                                  agreement])
+                                  f"{finding.citation}: {finding.direction}", v.verdict_cell(verdicts[key]),
+                                  quick.get(key, {}).get("ours", "not run"), agreement])
+    margin = verdicts.get("logits_margin", {})
+    if margin.get("ours") == v.MORE_ROBUST:
+        hot = [g for name, g in groups.items() if name != "undefended"]
+        hot = max(hot, key=lambda g: g[0]["temperature"]) if hot else []
+        base = groups.get("undefended", [])
+        aa = [_mean_std([e["autoattack"]["robust_accuracy"] for e in g if e.get("autoattack")]) for g in (hot, base)]
+        in_quick = quick.get("logits_margin", {}).get("ours")
+        out.disagreements.append(
+            f"**distillation, margin loss on logits**: Carlini & Wagner (REFERENCE.md) find that attacking the logits "
+            f"breaks defensive distillation; our {results.get('config', {}).get('preset', '?')} run breaks it too in "
+            f"scale, but not completely: the T={hot[0]['temperature']:g} students keep {margin['variant']} under "
+            f"PGD-margin against {margin['baseline']} for the undefended network (AutoAttack on logits: {aa[0]} vs "
+            f"{aa[1]}), a gain of {100 * margin['difference']:.0f} points that exceeds the seed spread "
+            f"(p={margin['p']:.3g}). Both are far below clean accuracy at this ε, so the published "
+            "conclusion (no useful robustness) holds; the small residual gain is an open difference (our 3-epoch "
+            "students on Fashion-MNIST at ε = 0.1 under PGD, against C&W's MNIST/CIFAR networks under their L0/L2/L∞ "
+            "optimisation attacks)." + (f" The quick preset ({_training_data(other)}) finds *{in_quick}*"
+                                         + (": the residual gain appears with the larger data." if in_quick != v.MORE_ROBUST
+                                            else ", the same." ) if in_quick else ""))
     if verdicts.get("paper_attack", {}).get("ours") == v.APPARENT_ROBUSTNESS:
         out.disagreements.append("**distillation, attack on probabilities**: Papernot et al. (seed 003) report more "
                                  "robustness; we find it only under their attack surface and not under the margin "
