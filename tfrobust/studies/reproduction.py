@@ -151,7 +151,9 @@ def _agrees(ours: str, theirs: str) -> str:
 
 
 def _protocol(study: SeedStudy, config: Mapping[str, Any]) -> List[str]:
-    rows = [[field, study.seed_protocol.get(field, "—"), _short(config.get(field))]
+    # None means "all" only for train_size; elsewhere the study has no such setting (the generator's LeNet-5 is fixed).
+    rows = [[field, study.seed_protocol.get(field, "—"),
+             _short(config.get(field)) if config.get(field) is not None or field == "train_size" else "—"]
             for field in _CONFIG_FIELDS if field in config or field in study.seed_protocol]
     return ["Protocol differences (seed vs this run's recorded config):", "",
             markdown_table(rows, ["setting", "seed", "ours"]), "",
