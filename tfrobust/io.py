@@ -51,7 +51,7 @@ def to_jsonable(obj: Any) -> Any:
         return obj
     if kind is list and all(type(v) in _PLAIN for v in obj) and \
             all(math.isfinite(v) for v in obj if type(v) is float):
-        return obj  # already plain JSON (a recorded entry walked again)
+        return list(obj)  # already plain JSON (a recorded entry walked again); a copy, as the slow path gives
     if hasattr(obj, "to_dict") and callable(obj.to_dict):
         return to_jsonable(obj.to_dict())
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
