@@ -396,6 +396,10 @@ def _distillation(results: dict, other: Optional[dict]) -> Rendered:
         base = groups.get("undefended", [])
         aa = [_mean_std([e["autoattack"]["robust_accuracy"] for e in g if e.get("autoattack")]) for g in (hot, base)]
         in_quick = quick.get("logits_margin", {}).get("ours")
+        quick_sentence = ""
+        if in_quick:
+            outcome = ", the same." if in_quick == v.MORE_ROBUST else ": the residual gain appears with the larger data."
+            quick_sentence = f" The quick preset ({_training_data(other)}) finds *{in_quick}*{outcome}"
         out.disagreements.append(
             f"**distillation, margin loss on logits**: Carlini & Wagner (REFERENCE.md) find that attacking the logits "
             f"breaks defensive distillation; our {results.get('config', {}).get('preset', '?')} run breaks it too in "
@@ -405,9 +409,7 @@ def _distillation(results: dict, other: Optional[dict]) -> Rendered:
             f"(p={margin['p']:.3g}). Both are far below clean accuracy at this ε, so the published "
             "conclusion (no useful robustness) holds; the small residual gain is an open difference (our 3-epoch "
             "students on Fashion-MNIST at ε = 0.1 under PGD, against C&W's MNIST/CIFAR networks under their L0/L2/L∞ "
-            "optimisation attacks)." + (f" The quick preset ({_training_data(other)}) finds *{in_quick}*"
-                                         + (": the residual gain appears with the larger data." if in_quick != v.MORE_ROBUST
-                                            else ", the same." ) if in_quick else ""))
+            "optimisation attacks)." + quick_sentence)
     if verdicts.get("paper_attack", {}).get("ours") == v.APPARENT_ROBUSTNESS:
         out.disagreements.append("**distillation, attack on probabilities**: Papernot et al. (seed 003) report more "
                                  "robustness; we find it only under their attack surface and not under the margin "
