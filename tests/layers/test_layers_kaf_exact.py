@@ -161,3 +161,41 @@ def test_large_dictionary_uses_the_direct_formula_and_stays_exact():
     kernels = np.exp(-gamma * (x.astype(np.float64)[..., None] - dictionary) ** 2)
     error = np.abs(layer(x).numpy() - (kernels * alpha).sum(-1))
     assert np.all(error <= RTOL * (kernels * np.abs(alpha)).sum(-1) + 1e-30)
+
+
+def test_compiled_kernels_run_on_a_bucketed_batch_with_the_same_numbers(monkeypatch):
+    """XLA compiles per shape, so the compiled path pads the batch to a bucket and cuts the padding off. The
+    buckets are few and waste little, and a batch of 77 (run at 80) or 5 (run at 8) of unknown size at trace
+    time gives the TF-op path's outputs, input gradient and alpha gradient."""
+    sizes = [kaf_module._bucket(b) for b in range(1, 2049)]
+    assert all(s >= b for b, s in zip(range(1, 2049), sizes))
+    assert all(s <= 1.125 * b for b, s in zip(range(65, 2049), sizes[64:]))
+    assert len(set(sizes)) == 7 + 8 * 5  # 1, 2, ..., 64, then 8 sizes per octave up to 2048
+    assert sizes[127] == 128 and sizes[99] == 104 and sizes[76] == 80 and sizes[4] == 8
+    for b in (1, 3, 5, 64, 65, 77, 100, 129, 1000, 1025):
+        assert int(kaf_module._bucket(tf.constant(b))) == kaf_module._bucket(b)
+
+    rng = np.random.default_rng(7)
+    layer = KAF(init="elu")
+    layer.build((None, 3, 3, 4))
+    layer.alpha.assign(layer.alpha + rng.normal(scale=0.1, size=layer.alpha.shape))
+    weights = tf.constant(rng.normal(size=(1, 3, 3, 4)), tf.float32)
+
+    def value_and_gradients(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y * weights)
+        return (y, *tape.gradient(loss, [x, layer.alpha]))
+
+    monkeypatch.setattr(kaf_module, "_XLA_MIN_ELEMENTS", 0)
+    for batch in (77, 5):
+        x = tf.constant(rng.normal(scale=2.0, size=(batch, 3, 3, 4)), tf.float32)
+        results = {}
+        for xla in (False, True):
+            monkeypatch.setattr(kaf_module, "_KERNEL_XLA", xla)
+            run = tf.function(value_and_gradients, input_signature=[tf.TensorSpec((None, 3, 3, 4))])
+            results[xla] = [t.numpy() for t in run(x)]
+        assert results[True][0].shape == (batch, 3, 3, 4)
+        for compiled, ops in zip(results[True], results[False]):
+            np.testing.assert_allclose(compiled, ops, rtol=1e-5, atol=1e-5)  # float32 rounding of O(1) values
