@@ -113,3 +113,17 @@ def test_a_study_with_only_its_quick_run_shown_gets_the_quick_reason(tmp_path):
     assert "our quick run finds *less robust*" in paragraph and "our medium run" not in paragraph
     assert "the medium preset (full Fashion-MNIST) has not been run yet" in paragraph
     assert "the whole mnist5k training split" in paragraph
+
+
+def test_entries_come_in_name_order_whether_fresh_or_recorded(tmp_path):
+    """A fresh run lists its entries in run order, the record alphabetically (T=100 before T=1); the page reads
+    both in one order, numbers compared as numbers, so it does not change when the fresh results are gone."""
+    run_order = ["undefended_seed=0", "T=1_seed=0", "T=20_seed=0", "T=100_seed=0"]
+    for root, keys in (("fresh", run_order), ("record", sorted(run_order))):
+        path = tmp_path / root / "defensive_distillation" / "medium" / "results.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"entries": {k: {"clean_accuracy": 0.5} for k in keys}}))
+    fresh = reproduction.load_results(str(tmp_path / "fresh"), "defensive_distillation")
+    recorded = reproduction.load_results(str(tmp_path / "none"), "defensive_distillation", str(tmp_path / "record"))
+    expected = ["T=1_seed=0", "T=20_seed=0", "T=100_seed=0", "undefended_seed=0"]
+    assert list(fresh["medium"]["entries"]) == list(recorded["medium"]["entries"]) == expected

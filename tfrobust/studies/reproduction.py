@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
@@ -95,10 +96,18 @@ def _results_path(root: str, experiment: str, preset: str) -> str:
     return os.path.join(root, experiment, preset, "results.json")
 
 
+def _entry_order(key: str) -> list:
+    """Sort key of an entry name with its numbers compared as numbers: T=1 < T=20 < T=100, sparsity=0 < 0.5."""
+    return [(0, float(part), "") if re.fullmatch(r"\d+(?:\.\d+)?", part) else (1, 0.0, part)
+            for part in re.split(r"(\d+(?:\.\d+)?)", key) if part]
+
+
 def load_results(results_root: str, experiment: str, record_root: Optional[str] = None) -> Dict[str, dict]:
     """preset -> its ``results.json`` content, for the presets of ``PRESETS`` that exist.
 
     A fresh run under ``results_root`` wins; otherwise the recorded copy under ``record_root`` (if given) is used.
+    Entries come in the order of their names (numbers as numbers), whichever the source: a fresh run lists them in
+    the order they ran, the record (written with sorted keys) alphabetically, and the page must not depend on it.
     """
     found = {}
     for preset in PRESETS:
@@ -107,6 +116,9 @@ def load_results(results_root: str, experiment: str, record_root: Optional[str] 
             if path and os.path.exists(path):
                 with open(path, encoding="utf-8") as f:
                     found[preset] = json.load(f)
+                entries = found[preset].get("entries")
+                if isinstance(entries, dict):
+                    found[preset]["entries"] = {k: entries[k] for k in sorted(entries, key=_entry_order)}
                 break
     return found
 
