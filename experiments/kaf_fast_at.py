@@ -94,12 +94,15 @@ PRESETS: Dict[str, KafConfig] = {
     # does on CIFAR-10): VGG-like and ResNet20 x the 8 activations x 3 seeds = 48 fast-AT trainings. Budget choices
     # for ~60 minutes on 2 cores (a fast-AT step of 128 averages ~1.5 CPU s over the 8 activations, KAF_Free ~4.5):
     # 2 epochs on 2,560 of the 60,000 training images (40 steps), Adam one-cycle instead of SGD 0.2; PGD-10 with 1
-    # restart on 500 test images instead of PGD-50-10 on 10,000; reduced AutoAttack on 50 images. An estimate from
-    # per-step CPU times measured under load, not an end-to-end measurement. Peak rate 1e-3, not the quick preset's
-    # 3e-3: VGG-like, seed 0, this preset's 40 steps, PGD-10 on 200 test images, clean / PGD accuracy at 3e-3 vs
-    # 1e-3: ReLU 0.715 / 0.575 vs 0.680 / 0.510, KAF (random init) 0.105 / 0.100 (collapsed to chance, so not
-    # comparable) vs 0.480 / 0.380, KAF_ReLU 0.690 / 0.535 vs 0.690 / 0.460, KAF_ELU 0.785 / 0.500 vs 0.740 / 0.435.
-    # At 3e-3 the ranking would rank a collapsed KAF, at 1e-3 every activation trains.
+    # restart on 500 test images instead of PGD-50-10 on 10,000; reduced AutoAttack on 50 images. Measured end to end
+    # on 2 idle cores (stop 23): 3,087 s (51 min), 48/48 entries; a VGG-like entry ~20 s (ReLU) to ~120 s (KAF_Free),
+    # a ResNet20 entry ~40 s to ~160 s. (Stop 22, before the KAF graphs lost their tf.cond: 21 entries in 1,715 s.)
+    # Peak rate 1e-3, not the quick preset's 3e-3: VGG-like, seed 0, this preset's 40 steps, PGD-10 on 200 test
+    # images, clean / PGD accuracy at 3e-3 vs 1e-3: ReLU 0.715 / 0.575 vs 0.680 / 0.510, KAF (random init) 0.105 /
+    # 0.100 (collapsed to chance, so not comparable) vs 0.480 / 0.380, KAF_ReLU 0.690 / 0.535 vs 0.690 / 0.460,
+    # KAF_ELU 0.785 / 0.500 vs 0.740 / 0.435. That was one seed of one model: in the full run at 1e-3, KAF (random
+    # init) and KAF_Free still collapse towards chance on VGG-like (clean 0.35 +- 0.19, 0.28 +- 0.21) and on every
+    # ResNet20 seed (0.10, 0.09); the page reports them as "not comparable".
     "medium": KafConfig(preset="medium", dataset="fashion_mnist", models=("vgg_like", "resnet20"), seeds=(0, 1, 2),
                         eps=0.1, epochs=2, batch_size=128, train_size=2560, learning_rate=1e-3, optimizer="adam",
                         peak_fraction=0.4, eval_size=500, attack="pgd:steps=10,restarts=1",
