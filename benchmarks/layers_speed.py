@@ -44,6 +44,15 @@ other jobs, load average 4.3 at start and end; median wall and process CPU time)
         kaf          wall      40.1 ms ( 6.74x relu)   cpu      64.9 ms ( 7.81x relu)
         kaf[tf-ops]  wall     252.4 ms (42.38x relu)   cpu     486.3 ms (58.51x relu)
 
+The same command on 2 IDLE cores (stop 23, after the KAF graphs lost their run-time tf.cond; two runs):
+
+    (a) resnet20 training step:  relu 141.9 / 163.7 ms, kaf 385.1 / 429.8 ms wall: 2.71x / 2.63x (cpu 2.54x / 2.54x)
+    (a) vgg_like training step:  relu 119.5 / 115.6 ms, kaf 266.0 / 273.0 ms wall: 2.23x / 2.36x (cpu 2.20x / 2.33x)
+        activation alone:        relu 2.7 / 2.7 ms, kaf 24.7 / 26.5 ms wall: 9.23x / 9.70x (cpu 10.56x / 11.38x)
+
+On idle cores ReLU alone runs in 2.7 ms instead of 6.0 ms, KAF in ~26 ms instead of 40 ms, so the ratio of the
+activation alone sits at the 10x target (wall below it, CPU time above it); the training steps stay below 3x.
+
 ``kaf`` is the activation's XLA on (the default, also on CPU), ``kaf[tf-ops]`` XLA off (the same
 formulas as separate TF ops: memory-bound, and the forward now also computes the slope). Before
 this version (recurrence kernels, three compiled functions): ResNet20 3.79x, VGG-like 3.35x,

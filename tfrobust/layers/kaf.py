@@ -513,15 +513,18 @@ class KAF(keras.layers.Layer, PrunableLayer):
                 and self.num_points <= _MAX_FACTORISED_POINTS):
             xla = kernel_xla()
             kaf = _uniform_kaf_function(self.num_points, self.boundary, compute_dtype, xla)
-            if not xla or not x.shape.rank:
-                y = kaf(tf.reshape(x, (-1, self.alpha.shape[0])), tf.convert_to_tensor(self.alpha))
-                return tf.cast(tf.reshape(y, shape), self.compute_dtype)
-            # Compiled: the batch is padded with zero rows to a bucket (_bucket) and the padding cut off again;
+            alpha = tf.convert_to_tensor(self.alpha)
+            # Compiled, the batch is padded with zero rows to a bucket (_bucket) and the padding cut off again;
             # the padded rows get a zero upstream gradient, so they add nothing to the alpha gradient.
-            batch = x.shape[0] if x.shape[0] is not None else shape[0]
-            padding = _bucket(batch) - batch
+            padding = 0
+            if xla and x.shape.rank:
+                batch = x.shape[0] if x.shape[0] is not None else shape[0]
+                padding = _bucket(batch) - batch
+            if isinstance(padding, int) and padding == 0:  # TF ops, or a static batch at a bucket: no copies
+                y = kaf(tf.reshape(x, (-1, self.alpha.shape[0])), alpha)
+                return tf.cast(tf.reshape(y, shape), self.compute_dtype)
             padded = tf.pad(x, [[0, padding]] + [[0, 0]] * (x.shape.rank - 1))
-            y = kaf(tf.reshape(padded, (-1, self.alpha.shape[0])), tf.convert_to_tensor(self.alpha))
+            y = kaf(tf.reshape(padded, (-1, self.alpha.shape[0])), alpha)
             y = tf.slice(tf.reshape(y, tf.shape(padded)), tf.zeros_like(shape), shape)
             return tf.cast(y, self.compute_dtype)
         columns = tf.transpose(tf.reshape(x, (-1, self.alpha.shape[0])))  # (C, N)
