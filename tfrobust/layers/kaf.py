@@ -203,6 +203,7 @@ _MAX_FACTORISED_POINTS = 23  # c_22 = exp(-22^2 / 6) = 2.5e-36 stays a normal fl
 # tensors; smaller ones of a size known at trace time run the same formula as TF ops.
 _XLA_MIN_ELEMENTS = 1 << 16
 _POWER_OF_TWO_BATCHES = 64  # batches up to this size are padded to a power of two, larger ones to 8 sizes/octave
+_ROW_GROUPS = 16  # slabs summed element-wise in the fused alpha gradient (8, 16, 32 measured alike)
 
 
 def _bucket(batch):
@@ -213,9 +214,9 @@ def _bucket(batch):
     compilation per KAF layer shape. Padding the batch with zero rows bounds the compilations (seed-002
     VGG-like, KAF_ReLU, the second model of a process, 2 cores under load, first call against the same call
     again: PGD-10 on 500 images 16.0 s / 3.2 s exact, 11.5 s / 3.3 s bucketed; AutoAttack on 50 images 38.4 s /
-    14.3 s exact, 31.5 s / 16.0 s bucketed). Batches up to 64 are padded to
-    the next power of two (their compute is small), larger ones to a multiple of 2^(floor(log2 batch) - 3),
-    i.e. 8 sizes per octave and at most 12.5% padding. Powers of two and their small multiples (32, 100 ->
+    14.3 s exact, 31.5 s / 16.0 s bucketed). Batches up to 64 are padded to the next power of two (their
+    compute is small), larger ones to a multiple of 2^(floor(log2 batch) - 3), i.e. 8 sizes per octave and at
+    most 12.5% padding. Powers of two and their small multiples (32, 100 ->
     104, 128, 256) are kept or padded little, so training batches pay almost nothing. The compiled functions
     are shared by all KAF layers of one dictionary, so the buckets are compiled once per process.
     """
@@ -231,7 +232,6 @@ def _bucket(batch):
     power = tf.maximum(shifted + 1, 1)
     unit = tf.maximum(power // 16, 1)
     return tf.where(batch <= _POWER_OF_TWO_BATCHES, power, (batch + unit - 1) // unit * unit)
-_ROW_GROUPS = 16  # slabs summed element-wise in the fused alpha gradient (8, 16, 32 measured alike)
 
 
 def set_kernel_xla(setting: config.XlaSetting) -> None:

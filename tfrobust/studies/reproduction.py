@@ -302,6 +302,7 @@ def _lowrank(results: dict, other: Optional[dict]) -> Rendered:
 def _kaf(results: dict, other: Optional[dict]) -> Rendered:
     out = Rendered()
     directions = results.get("summary", {}).get("directions", {})
+
     def by_model(run: Optional[dict]) -> Dict[str, Dict[str, List[dict]]]:
         found: Dict[str, Dict[str, List[dict]]] = {}
         for entry in (run or {}).get("entries", {}).values():
@@ -344,8 +345,9 @@ def _kaf(results: dict, other: Optional[dict]) -> Rendered:
                 f"only {min(t for t in theirs.values() if t) :.1%}-{max(t for t in theirs.values() if t):.1%} "
                 "(CIFAR-10, one run each), a spread comparable with our seed-to-seed std, so its ranking is itself "
                 "within noise; and our data (Fashion-MNIST / mnist5k, shorter training) differ. An open difference."
-                + ("" if quick_rho["rho"] is None or other is None else
-                   f" The quick preset gives {quick_text}, so more data does not bring the rankings together."))
+                + ("" if quick_rho["rho"] is None else f" The quick preset gives {quick_text}"
+                   + (", so more data does not bring the rankings together." if quick_rho["rho"] < 0.5 else
+                      ": the agreement of the smaller run is lost with more data.")))
     return out
 
 
