@@ -302,6 +302,7 @@ def _lowrank(results: dict, other: Optional[dict]) -> Rendered:
 def _kaf(results: dict, other: Optional[dict]) -> Rendered:
     out = Rendered()
     directions = results.get("summary", {}).get("directions", {})
+    config = results.get("config", {})
 
     def by_model(run: Optional[dict]) -> Dict[str, Dict[str, List[dict]]]:
         found: Dict[str, Dict[str, List[dict]]] = {}
@@ -321,14 +322,16 @@ def _kaf(results: dict, other: Optional[dict]) -> Rendered:
             ours_pgd[activation] = float(np.mean([e["pgd_accuracy"] for e in group]))
             theirs[activation] = ref.robust if ref else None
             verdict = directions.get(model, {}).get(activation)
+            autoattack = [e["autoattack"]["robust_accuracy"] for e in group if e.get("autoattack")]
             rows.append([activation, len(group), _mean_std([e["clean_accuracy"] for e in group]),
-                         _mean_std([e["pgd_accuracy"] for e in group]),
+                         _mean_std([e["pgd_accuracy"] for e in group]), _mean_std(autoattack),
                          "—" if ref is None else f"{ref.clean:.2%}", "—" if ref is None else f"{ref.robust:.2%}",
                          "baseline" if activation == "relu" else
                          (f"{v.verdict_cell(verdict)} / seed: {verdict['published']}" if verdict else "—")])
         rho = v.spearman_rho(ours_pgd, theirs)
         out.lines += [f"**{model}** beside seed 002's {pub.KAF_FAST_AT[reference]['relu'].citation}:", "",
-                      markdown_table(rows, ["activation", "seeds", "clean (ours)", "PGD (ours)", "seed clean",
+                      markdown_table(rows, ["activation", "seeds", "clean (ours)", "PGD (ours)",
+                                            f"AutoAttack (ours, first {config.get('autoattack_size')})", "seed clean",
                                             "seed PGD-50-10", "vs ReLU (ours, Welch) / seed"]), ""]
         rho_text = "—" if rho["rho"] is None else f"{rho['rho']:+.2f} (n={rho['n']}, p={_p(rho['p'])})"
         quick_pgd = {a: float(np.mean([e["pgd_accuracy"] for e in g]))
