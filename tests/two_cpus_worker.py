@@ -8,6 +8,7 @@ runs all three checks (a TensorFlow import costs ~12 s a process):
 - ``awp``: TRADES-AWP the same way (test_training_awp).
 - ``sharded``: robust_accuracy and epsilon_sweep sharded over the two CPUs vs single device, example for example
   (test_sharded_evaluation).
+- ``threads``: which thread ran each batch of an EvaluationShards on which device, and when (test_sharded_evaluation).
 
 Run as a script it prints one JSON line ``{"replicas": 2, "wrapper": ..., "awp": ..., "sharded": ...}``. The tests
 call ``results(tmp_path_factory)``: the subprocess runs once per test session, also under pytest-xdist (the first
@@ -137,6 +138,34 @@ def _sharded(mirrored):
     return out
 
 
+def _threads(mirrored):
+    import threading
+    import time
+
+    import tensorflow as tf
+
+    from tfrobust.evaluation.sharding import EvaluationShards
+
+    shards = EvaluationShards(mirrored)
+    runs = []
+
+    def work(index):
+        def run():
+            start = time.perf_counter()
+            device = tf.ones(()).device  # the device the batch's ops land on
+            time.sleep(0.12 if index % 2 else 0.01)  # batches for the second device are slow: a shared pool overlaps them
+            runs.append({"batch": index, "device": device, "thread": threading.current_thread().name,
+                         "start": start, "end": time.perf_counter()})
+            return index
+
+        return run
+
+    for index in range(12):
+        shards.submit(index, work(index))
+    assert sorted(shards.finish()) == list(range(12))
+    return runs
+
+
 def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -147,7 +176,8 @@ def main():
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     single = tf.distribute.OneDeviceStrategy("/cpu:0")
     print(json.dumps({"replicas": mirrored.num_replicas_in_sync, "wrapper": _wrapper(mirrored, single),
-                      "awp": _awp(mirrored, single), "sharded": _sharded(mirrored)}))
+                      "awp": _awp(mirrored, single), "sharded": _sharded(mirrored),
+                      "threads": _threads(mirrored)}))
 
 
 if __name__ == "__main__":

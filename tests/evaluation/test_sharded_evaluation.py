@@ -17,6 +17,24 @@ def test_two_logical_cpus_give_the_single_device_numbers_example_for_example(tmp
     assert 0.2 < single["pgd_accuracy"] < np.mean(single["pgd_clean"])  # the attack did something
 
 
+def test_each_device_is_driven_by_one_thread_never_two_at_once(tmp_path_factory):
+    # TensorFlow 2.21 returns other calls' tensors now and then when several threads run eager ops on the same
+    # non-default device at once (tfrobust/evaluation/sharding.py); the shards must never do that
+    import two_cpus_worker
+
+    runs = two_cpus_worker.results(tmp_path_factory)["threads"]
+    assert len(runs) == 12
+    by_device = {}
+    for run in runs:
+        by_device.setdefault(run["device"], []).append(run)
+    assert len(by_device) == 2
+    for device, batches in by_device.items():
+        assert len({run["thread"] for run in batches}) == 1, device
+        batches.sort(key=lambda run: run["start"])
+        assert all(a["end"] <= b["start"] for a, b in zip(batches, batches[1:])), device  # one at a time
+    assert {run["thread"] for run in runs} == {batches[0]["thread"] for batches in by_device.values()}
+
+
 def test_batches_are_dealt_round_robin_over_workers_and_devices():
     shards = EvaluationShards(None)
     assert shards.num_replicas == 1 and all(shards.owns(k) for k in range(5))
