@@ -53,6 +53,20 @@ The same command on 2 IDLE cores (stop 23, after the KAF graphs lost their run-t
 On idle cores ReLU alone runs in 2.7 ms instead of 6.0 ms, KAF in ~26 ms instead of 40 ms, so the ratio of the
 activation alone sits at the 10x target (wall below it, CPU time above it); the training steps stay below 3x.
 
+After the kernel-pair alpha gradient and the P / P' forward (stop 24), the same command on idle cores, two runs:
+
+    (a) resnet20 training step:  relu 200.0 / 202.7 ms, kaf 451.4 / 451.0 ms wall: 2.26x / 2.22x (cpu 2.11x / 2.03x)
+    (a) vgg_like training step:  relu 147.7 / 155.4 ms, kaf 283.7 / 299.5 ms wall: 1.92x / 1.93x (cpu 1.75x / 1.82x)
+        activation alone:        relu 2.2 / 2.5 ms, kaf 17.4 / 20.6 ms wall: 7.82x / 8.23x (cpu 10.56x / 10.53x)
+
+(This host ran ReLU steps ~40% slower than at stop 23 that day.) Where the activation's 2M elements go now,
+measured apart (ms wall, idle): forward with slope ~8, its real part 1.1, the input gradient upstream * imag 1.4, the
+alpha gradient ~10 (10 exponentials per element, one per kernel pair). Tried and kept out: the real part and the
+input-gradient product inside the compiled functions (XLA recomputed the Horner loop for the second output: 23 ->
+34 ms), 8 or 32 slabs instead of 16 (21.4 / 53.4 ms against 19.5), reductions over a middle or the major axis (24 /
+21 ms against 11.6 for the alpha gradient alone), a variadic XLA reduce of the D factorised sums in one pass (25 ms:
+not vectorised), a batched matmul of Vandermonde factors (72 ms).
+
 ``kaf`` is the activation's XLA on (the default, also on CPU), ``kaf[tf-ops]`` XLA off (the same
 formulas as separate TF ops: memory-bound, and the forward now also computes the slope). Before
 this version (recurrence kernels, three compiled functions): ResNet20 3.79x, VGG-like 3.35x,
