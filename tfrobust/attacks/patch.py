@@ -48,6 +48,9 @@ clean), 8x8 at random locations on 1,000 test digits: target 8 40% (300 CE steps
 and scale 0.9-1.1; a random patch 5%), target 2 14%, target 0 3%; target 8 with 1,500 margin steps (kappa 10,
 lr 0.1, EOT over location only) 51% (2 placements per digit), and 51% again with 3,000 steps (minibatch success
 47-61% throughout): a plateau. At 8x8 the patch covers 2x2 of ResNet20's final 7x7 map, 8% of the pooled average.
+Training that ResNet20 with translations (``keras.layers.RandomTranslation(0.25, 0.25)``, 4 epochs, 95.1% clean) makes
+it less patch-prone, not more: target 8, 800 margin steps (kappa 10, lr 0.1, EOT over location only), 24.8% (a random
+patch 3.6%).
 """
 from __future__ import annotations
 
