@@ -67,3 +67,27 @@ def test_dictionaries_beyond_the_factorised_range_use_the_direct_formula():
     layer.alpha.assign(alpha)
     value, value_scale, *_ = _reference(x, alpha, 24)
     assert np.max(np.abs(layer(x).numpy() - value) / value_scale) < 1e-5
+
+
+def test_odd_dictionary_on_the_compiled_path_drops_the_extra_kernel(monkeypatch):
+    """The compiled alpha gradient sums kernel pairs (2j, 2j + 1); an odd D computes one kernel past the end."""
+    monkeypatch.setattr(kaf_module, "_KERNEL_XLA", True)
+    monkeypatch.setattr(kaf_module, "_XLA_MIN_ELEMENTS", 0)
+    num_points = 7
+    rng = np.random.default_rng(3)
+    x = rng.normal(scale=2.0, size=(64, 5)).astype("float32")
+    weights = rng.normal(size=x.shape)
+    alpha = rng.normal(size=(5, num_points))
+    layer = KAF(num_points=num_points)
+    layer.build(x.shape)
+    layer.alpha.assign(alpha)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        loss = tf.reduce_sum(layer(xt) * weights)
+    grad_x, grad_alpha = tape.gradient(loss, [xt, layer.alpha])
+    _, _, slope, slope_scale, kernels = _reference(x, alpha, num_points)
+    assert grad_alpha.shape == (5, num_points)
+    scale_alpha = (np.abs(weights)[..., None] * kernels).sum(0)
+    assert np.all(np.abs(grad_alpha.numpy() - (weights[..., None] * kernels).sum(0)) <= 1e-5 * scale_alpha)  # 1.4e-7
+    assert np.all(np.abs(grad_x.numpy() - weights * slope) <= 1e-5 * np.abs(weights) * slope_scale)
