@@ -24,6 +24,19 @@ def _reference(x, alpha, num_points, boundary=3.0):
             (slope * alpha).sum(-1), (np.abs(slope * alpha)).sum(-1), kernels)
 
 
+def _layer_gradients(x, alpha, weights, num_points, dtype="float32"):
+    """The KAF layer's output and the gradients of sum(output * weights) for the input and alpha."""
+    layer = KAF(num_points=num_points, dtype=dtype)
+    layer.build(x.shape)
+    layer.alpha.assign(alpha)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        out = layer(xt)
+        loss = tf.reduce_sum(out * weights)
+    return (out, *tape.gradient(loss, [xt, layer.alpha]))
+
+
 def test_largest_factorised_dictionary_matches_float64_formula(monkeypatch):
     num_points, dtype, rtol = 23, "float32", 2e-6
     monkeypatch.setattr(kaf_module, "_KERNEL_XLA", False)
@@ -33,15 +46,7 @@ def test_largest_factorised_dictionary_matches_float64_formula(monkeypatch):
     x = np.stack([s, -0.7 * s], axis=-1).astype(dtype)
     weights = rng.normal(size=x.shape)
     alpha = rng.normal(size=(2, num_points))
-    layer = KAF(num_points=num_points, dtype=dtype)
-    layer.build(x.shape)
-    layer.alpha.assign(alpha)
-    xt = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        out = layer(xt)
-        loss = tf.reduce_sum(out * weights)
-    grad_x, grad_alpha = tape.gradient(loss, [xt, layer.alpha])
+    out, grad_x, grad_alpha = _layer_gradients(x, alpha, weights, num_points, dtype)
 
     value, value_scale, slope, slope_scale, kernels = _reference(x, alpha, num_points)
     tiny = 1e-37  # float32 flushes what lies below its normal range (1.2e-38), as the formula
@@ -78,14 +83,7 @@ def test_odd_dictionary_on_the_compiled_path_drops_the_extra_kernel(monkeypatch)
     x = rng.normal(scale=2.0, size=(64, 5)).astype("float32")
     weights = rng.normal(size=x.shape)
     alpha = rng.normal(size=(5, num_points))
-    layer = KAF(num_points=num_points)
-    layer.build(x.shape)
-    layer.alpha.assign(alpha)
-    xt = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        loss = tf.reduce_sum(layer(xt) * weights)
-    grad_x, grad_alpha = tape.gradient(loss, [xt, layer.alpha])
+    _, grad_x, grad_alpha = _layer_gradients(x, alpha, weights, num_points)
     _, _, slope, slope_scale, kernels = _reference(x, alpha, num_points)
     assert grad_alpha.shape == (5, num_points)
     scale_alpha = (np.abs(weights)[..., None] * kernels).sum(0)
