@@ -8,8 +8,9 @@
     exponential per kernel (the implementation before the factorisation); ResNet20 also with
     KAF_Free (trainable dictionary: always the direct formula). The activation alone, forward
     + backward (gradients for the input and alpha), on one (128, 32, 32, 16) tensor, the largest
-    activation of ResNet20, is timed before the steps (see benchmark_kaf). Then one fast-AT step (FGSM-RS, Wong et al. 2020) of VGG-like with KAF
-    on 100 28x28x1 images, before (direct) and after (factorised, XLA activation).
+    activation of ResNet20, is timed before the steps (see benchmark_kaf). Then one fast-AT step
+    (FGSM-RS, Wong et al. 2020) of VGG-like with KAF on 100 28x28x1 images, before (direct) and
+    after (factorised, XLA activation).
 (b) Low rank (Tai et al. 2016; seed 004): every k x k convolution of AlexNet and ResNet18 at
     ImageNet layer shapes (224x224 input) as Conv2D and as LowRankConv2D with the seed's LR1 and LR2
     ranks: multiply-adds (exact counts) and measured forward and forward+backward time, summed over

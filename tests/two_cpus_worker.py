@@ -153,7 +153,7 @@ def _threads(mirrored):
         def run():
             start = time.perf_counter()
             device = tf.ones(()).device  # the device the batch's ops land on
-            time.sleep(0.12 if index % 2 else 0.01)  # batches for the second device are slow: a shared pool overlaps them
+            time.sleep(0.12 if index % 2 else 0.01)  # the second device's batches are slow: a shared pool overlaps them
             runs.append({"batch": index, "device": device, "thread": threading.current_thread().name,
                          "start": start, "end": time.perf_counter()})
             return index
