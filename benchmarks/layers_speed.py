@@ -61,9 +61,18 @@ cores, the activation alone now measured first (see benchmark_kaf) and at least 
     (a) resnet20 training step:  relu 210.4 / 198.4 ms, kaf 475.8 / 461.3 ms wall: 2.26x / 2.33x (cpu 2.07x / 2.16x)
     (a) vgg_like training step:  relu 167.2 / 151.3 ms, kaf 309.7 / 301.8 ms wall: 1.85x / 1.99x (cpu 1.81x / 1.82x)
 
+Float32 exponentials carrying the float64 exponent's rounding error (kaf._split_exp) instead of float64 ones, and the
+coefficients c_i alpha_i formed once per call instead of per element (stop 25; forward 9.3 -> 6.3 ms alone), the same
+command on idle cores, two runs:
+
+        activation alone:        relu 2.6 / 2.4 ms, kaf 16.8 / 16.4 ms wall: 6.48x / 6.80x (cpu 7.86x / 8.40x)
+    (a) resnet20 training step:  relu 192.8 / 214.7 ms, kaf 430.6 / 433.7 ms wall: 2.23x / 2.02x (cpu 2.04x / 1.95x)
+    (a) vgg_like training step:  relu 153.8 / 157.0 ms, kaf 281.8 / 276.4 ms wall: 1.83x / 1.76x (cpu 1.72x / 1.72x)
+    kaf[tf-ops] (XLA off):       activation 42.1x / 41.5x, resnet20 6.94x / 6.51x, vgg_like 5.63x / 5.44x wall
+
 Measured after the training steps instead (the order before), the activation alone read 9.1-11.0x wall and 11.2-12.7x
 CPU (four runs). (This host ran ReLU steps ~40% slower than at stop 23 that day.) Where the activation's 2M elements
-go, measured apart (ms wall, idle): forward with slope ~8, its real part 1.1, the input gradient upstream * imag 1.4,
+go, measured apart (ms wall, idle, stop 24): forward with slope ~8 (now ~6.3), its real part 1.1, the input gradient upstream * imag 1.4,
 the alpha gradient ~9.5 (10 exponentials per element, one per kernel pair). Tried and kept out: the real part and the
 input-gradient product inside the compiled functions (no gain for the product; for the real part XLA recomputed the
 Horner loop: 23 -> 34 ms), 8 or 32 slabs instead of 16 (21.4 / 53.4 ms against 19.5 for the whole activation),

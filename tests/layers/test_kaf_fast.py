@@ -1,9 +1,9 @@
-"""The fused KAF kernels (Horner in W, value and slope packed in one complex tensor) at their limits.
+"""The fused KAF kernels (Horner in W; the slope recomputed with P' in the backward) at their limits.
 
 Against the float64 formula of Scardapane et al. (2019) written here in numpy: the largest
 factorised dictionary (D = 23, where c_22 = exp(-22^2/6) is close to the float32 range), run as
 TF ops: the same Horner formula as the XLA path, which test_layers_kaf_exact.py checks at D = 20
-(an XLA compilation here would cost ~20 s of the suite). The float64 layer (complex128 packing)
+(an XLA compilation here would cost ~20 s of the suite). The float64 layer
 is checked against finite differences in test_layers_kaf.py.
 """
 import numpy as np
@@ -53,8 +53,9 @@ def test_largest_factorised_dictionary_matches_float64_formula(monkeypatch):
     assert np.all(np.abs(out.numpy() - value) <= rtol * value_scale + tiny)
     # The slope is K_0 times up to |z - i| / (3 Delta) ~ 70 here: its float32 floor is ~70x higher.
     assert np.all(np.abs(grad_x.numpy() - weights * slope) <= rtol * np.abs(weights) * slope_scale + 100 * tiny)
-    # measured 1.2e-6: the slope is -(K_0 / 3)(z P - W P'), a difference that rounds relative to z sum_i |a_i| W^i
-    # (z up to (D - 1) / 2 = 11); the separate sum of (z - i) a_i W^i it replaced gave 4.6e-7 at twice the operations
+    # measured 8.8e-7 (1.2e-6 with float64 exponentials): the slope is -(K_0 / 3)(z P - W P'), a difference that
+    # rounds relative to z sum_i |a_i| W^i (z up to (D - 1) / 2 = 11); the separate sum of (z - i) a_i W^i it
+    # replaced gave 4.6e-7 at twice the operations
     normal = slope_scale > 1e-30
     assert np.max(np.abs(grad_x.numpy() - weights * slope)[normal] / (np.abs(weights) * slope_scale)[normal]) < rtol
     expected_alpha = (weights[..., None] * kernels).sum(0)

@@ -33,21 +33,26 @@ Three things keep it exact in float32 over the whole real line:
   ``z <= (D - 1) / 2``, so ``K_0 >= exp(-((D - 1)/2)^2 / 6)`` (``e^-15`` for D = 20) and
   ``W <= exp((D - 1) / 6)``; far outside the dictionary ``W -> 0`` makes every higher term vanish
   with the true kernels (no ``0 * inf``).
-- Float64 exponents: ``z``, ``K_0`` and ``W`` are computed in float64 and rounded once to
-  float32. Far outside the dictionary ``z^2 / 6`` reaches ~100 before the kernels underflow;
-  rounded in float32 that exponent alone would cost ~1e-5 relative (the direct float32 formula
-  has this error: measured 9e-6).
+- Float64 exponents: ``z`` and the exponents ``-z^2 / 6`` and ``z / 3`` are computed in float64.
+  Far outside the dictionary ``z^2 / 6`` reaches ~100 before the kernels underflow; rounded in
+  float32 that exponent alone would cost ~1e-5 relative (the direct float32 formula has this
+  error: measured 9e-6). The exponentials are float32 ones that carry the exponent's rounding
+  error, ``exp(e) = exp(e_hi) (1 + e_lo)`` (:func:`_split_exp`): a float64 exponential costs
+  several float32 ones (forward 9.3 -> 6.3 ms on 2M elements, with the coefficients ``c_i alpha_i``
+  formed once per call instead of per element), for about one more float32 rounding of ``W``.
 - Range: ``c_{D-1} = exp(-(D - 1)^2 / 6)`` and the partial sums (at most ``1 / K_0`` times the
   scale of the result) must stay normal float32 numbers, which holds for D <= 23
   (``_MAX_FACTORISED_POINTS``; ``c_22 = 2.5e-36``); larger dictionaries use the direct formula.
 
 Measured against float64 (tests): error below 1e-6 of ``sum_i |alpha_i| K_i`` for s in
 [-1e4, 1e4] and at +-1e20, +-3e38, +-inf (where the result is 0); input gradient below 2.1e-6 of
-``sum_i |alpha_i (s - d_i)| K_i 2 gamma`` (from ``z P - W P'``, see ``forward_and_slope``); alpha
-gradient below 1.3e-7 of ``sum_n |upstream_n| K_i(s_n)``. No truncation is needed: a kernel weight
-``exp(-m^2/6)`` drops below float32 resolution (2^-24 ~ 6e-8) only beyond m ~ 10 dictionary
-steps (at m = 8 it is still 2.3e-5), i.e. after about the whole D = 20 dictionary, so all D
-terms are kept and the result equals the direct formula up to rounding.
+``sum_i |alpha_i (s - d_i)| K_i 2 gamma`` (from ``z P - W P'``, see ``horner``); alpha
+gradient below 1.3e-7 of ``sum_n |upstream_n| K_i(s_n)``. (With float64 exponentials: output
+5.2e-7; now 9.6e-7. The input gradient stayed at 1.4e-6 compiled and 2.1e-6 as TF ops.)
+No truncation is needed: a kernel weight ``exp(-m^2/6)`` drops below float32 resolution
+(2^-24 ~ 6e-8) only beyond m ~ 10 dictionary steps (at m = 8 it is still 2.3e-5), i.e. after
+about the whole D = 20 dictionary, so all D terms are kept and the result equals the direct
+formula up to rounding.
 
 Fusion: each element-wise step as a separate TF op is memory-bound, so the activation runs as two
 XLA-compiled functions (``jit_compile=True``; on CPU too, while the rest of the model stays
@@ -61,10 +66,12 @@ cost more: seed-002 VGG-like, KAF_ReLU, the second model of a process, 2 cores u
 call of PGD-10 on 500 images 16.0 s -> 7.2 s, of AutoAttack on 50 images 38.4 s -> 19.2 s.)
 What decided the design (measured on a 2-core CPU, 2M elements):
 
-- XLA:CPU emits one loop per fusion output and never fuses sibling outputs, so the forward value
-  and ``dy/dx`` are returned as the real and imaginary parts of ONE complex tensor, both from the
-  same Horner loop; the backward's input gradient is then ``upstream * imag``. (Two real outputs
-  ran two loops: 40 ms instead of 19 ms.)
+- XLA:CPU emits one loop per fusion output and never fuses sibling outputs. The forward writes
+  the value only; the backward recomputes the slope ``dy/dx`` with ``P'`` in the same Horner
+  loop and multiplies it by the upstream gradient, in the same compiled function as the alpha
+  gradient. (Before, the forward returned value and slope as the real and imaginary parts of one
+  complex tensor, because two real outputs ran two loops; splitting that tensor again and keeping
+  it for the backward cost more than the second Horner loop.)
 - The coefficients enter transposed, ``alpha^T`` of shape (D, C), because the compiled loop is
   vectorised over the channel axis: a row of ``alpha^T`` is one vector load, a column
   ``alpha[:, i]`` one scalar load and insert per lane (forward 25 ms -> 15.5 ms).
@@ -76,10 +83,10 @@ What decided the design (measured on a 2-core CPU, 2M elements):
   per pair) as the real part and that times ``W exp(-(4j + 1) / 6)`` (kernel 2j + 1) as the imaginary
   part, then a small reduction: 30 ms under load with one exponential per kernel, now 9.5 ms idle.
 
-No (N, C, D) tensor is ever stored; the forward keeps the input and the packed
-(value, slope) tensor for the backward. A trainable dictionary (``trainable_dictionary=True``,
-KAF_Free) need not stay equispaced or tied to gamma, so it cannot use the factorisation: it keeps
-the direct formula (one exponential per kernel) with its own hand-written gradient.
+No (N, C, D) tensor is ever stored; only the input is kept for the backward. A trainable
+dictionary (``trainable_dictionary=True``, KAF_Free) need not stay equispaced or tied to gamma, so
+it cannot use the factorisation: it keeps the direct formula (one exponential per kernel) with its
+own hand-written gradient.
 """
 from __future__ import annotations
 
@@ -169,6 +176,8 @@ def _kaf_function(trainable_dictionary: bool):
 
     @tf.custom_gradient
     def kaf(x, alpha, dictionary, log_gamma):
+        # Unrecorded by an eager GradientTape, which would otherwise keep K for a gradient the custom one replaces.
+        x, alpha, dictionary, log_gamma = (tf.stop_gradient(t) for t in (x, alpha, dictionary, log_gamma))
         gamma = tf.exp(log_gamma)
         y = tf.linalg.matvec(_gaussian_kernel(x, dictionary, gamma), alpha)
 
@@ -281,6 +290,18 @@ def kernel_xla() -> bool:
     return config.use_xla(_KERNEL_XLA)
 
 
+def _split_exp(exponent, dtype):
+    """``exp(exponent)`` of a float64 exponent as float32 exponentials: ``exp(hi) * (1 + lo)``.
+
+    ``hi`` is the exponent rounded to ``dtype`` and ``lo`` its rounding error, so the result is
+    exact to first order in ``lo`` (``|lo| <= 2^-24 |exponent|``): as accurate as a float64
+    exponential rounded to float32 up to about one float32 rounding, for the cost of a float32 one.
+    """
+    high = tf.cast(exponent, dtype)
+    low = tf.cast(exponent - tf.cast(high, exponent.dtype), dtype)
+    return tf.exp(high) * (1.0 + low)
+
+
 @functools.lru_cache(maxsize=None)
 def _uniform_kaf_function(num_points: int, boundary: float, dtype: str, xla: bool):
     """Builds ``f(x, alpha)`` for x of shape (N, C), alpha (C, D), on the fixed dictionary.
@@ -298,17 +319,19 @@ def _uniform_kaf_function(num_points: int, boundary: float, dtype: str, xla: boo
     def mirrored(x):
         """Mirror flag, z = (-|x| - d_0) / Delta, K_0 = exp(-z^2/6) and W = exp(z/3)."""
         right = x > 0.0
-        # z and the two exponentials in float64: far outside the dictionary z^2 / 6 reaches ~100
-        # before the kernels underflow, and float32 would round that exponent to ~1e-5 relative
-        # (as the direct float32 formula does).
+        # z and the two exponents in float64: far outside the dictionary z^2 / 6 reaches ~100
+        # before the kernels underflow, and float32 would round that exponent alone to ~1e-5
+        # relative (as the direct float32 formula does). The exponentials themselves are float32
+        # (a float64 one costs several times more): exp(e) = exp(e_hi) (1 + e_lo) with e_hi the
+        # exponent rounded to float32 and e_lo = e - e_hi its rounding error (|e_lo| <= 4e-6
+        # relative to e, so the dropped e_lo^2 / 2 is below 1e-11).
         wide = tf.cast(x, tf.float64)
         z = tf.maximum((boundary - tf.abs(wide)) * (1.0 / step), _Z_FLOOR)
-        k0 = tf.cast(tf.exp(-tf.square(z) / 6.0), dtype)
-        w = tf.cast(tf.exp(z / 3.0), dtype)
-        return right, tf.cast(z, dtype), k0, w
+        return right, tf.cast(z, dtype), _split_exp(tf.square(z) * (-1.0 / 6.0), dtype), _split_exp(
+            z * (1.0 / 3.0), dtype)
 
-    def forward_and_slope(x, alpha_t):
-        """``y + i * dy/dx`` as one complex tensor: both from one loop over the elements.
+    def horner(x, alpha_t, slope: bool):
+        """``y`` (``slope=False``) or ``dy/dx`` from one loop over the elements.
 
         ``alpha_t`` is alpha transposed, (D, C): row i is contiguous over the channels, so that the
         compiled loop (vectorised over the channel axis) loads each coefficient row as a vector;
@@ -316,25 +339,32 @@ def _uniform_kaf_function(num_points: int, boundary: float, dtype: str, xla: boo
         ``P(W) = sum_i a_i W^i``, ``a_i = c_i alpha'_i`` (alpha' reversed for mirrored elements):
         ``y = K_0 P(W)`` and ``dy/dz = -(K_0 / 3) sum_i (z - i) a_i W^i = -(K_0 / 3) (z P(W) - W P'(W))``,
         with P and P' from one Horner loop (``P' <- P' W + P``, ``P <- P W + a_i``: two multiply-adds
-        per coefficient instead of four operations for a separate ``sum_i (z - i) a_i W^i``; forward
-        9.7 -> 8.0 ms on 2M elements). The difference ``z P - W P'`` rounds relative to ``z sum_i |a_i| W^i``
-        rather than to ``sum_i |z - i| |a_i| W^i``: measured 2e-6 of the latter's scale (tests: 1e-5).
-        XLA:CPU makes one loop per fusion output, so two real outputs would run (and load the
-        coefficients) twice; the real and imaginary parts of one complex output come from one loop.
+        per coefficient instead of four operations for a separate ``sum_i (z - i) a_i W^i``). The
+        difference ``z P - W P'`` rounds relative to ``z sum_i |a_i| W^i`` rather than to
+        ``sum_i |z - i| |a_i| W^i``: measured 2e-6 of the latter's scale (tests: 1e-5).
         """
         right, z, k0, w = mirrored(x)
         last = size - 1
+        # a_i for both orders, (D, C) each, formed once per call rather than per element.
+        scales = tf.constant(np.reshape(powers, (size, 1)), dtype)
+        left_coefficients, right_coefficients = alpha_t * scales, tf.reverse(alpha_t, [0]) * scales
 
         def coefficient(i):
-            return tf.where(right, alpha_t[last - i], alpha_t[i]) * powers[i]
+            return tf.where(right, right_coefficients[i], left_coefficients[i])
 
         value, derivative = coefficient(last), None
         for i in range(last - 1, -1, -1):
-            derivative = value if derivative is None else derivative * w + value
+            if slope:
+                derivative = value if derivative is None else derivative * w + value
             value = value * w + coefficient(i)
+        if not slope:
+            return k0 * value
         # d/ds at s = -|x| is -slope_scale * K_0 * (z P - W P'); ds/dx = -1 left, +1 right (mirrored).
-        slope = tf.where(right, k0, -k0) * (z * value - w * derivative) * slope_scale
-        return tf.complex(k0 * value, slope)
+        return tf.where(right, k0, -k0) * (z * value - w * derivative) * slope_scale
+
+    def forward(x, alpha_t):
+        """The activation's value (Horner in P only)."""
+        return horner(x, alpha_t, slope=False)
 
     def kernels(x):
         """Mirror flag and the D kernels exp(-gamma (-|x| - d_i)^2), each shaped like x."""
@@ -400,11 +430,19 @@ def _uniform_kaf_function(num_points: int, boundary: float, dtype: str, xla: boo
         interleaved = tf.reshape(tf.stack([tf.math.real(total), tf.math.imag(total)], axis=1), (2 * pairs, channels))
         return tf.transpose(interleaved[:size])
 
-    plain = [tf.function(fn) for fn in (forward_and_slope, alpha_gradient_by_ops)]
+    def backward_by_ops(x, alpha_t, upstream):
+        """Input and alpha gradients as TF ops."""
+        return upstream * horner(x, alpha_t, slope=True), alpha_gradient_by_ops(x, upstream)
+
+    def backward_fused(x, alpha_t, upstream):
+        """Input and alpha gradients in one compiled function (two loops in one launch)."""
+        return upstream * horner(x, alpha_t, slope=True), alpha_gradient_fused(x, upstream)
+
+    plain = [tf.function(fn) for fn in (forward, backward_by_ops)]
     if not xla:
         compiled = plain
     else:
-        compiled = [tf.function(fn, jit_compile=True) for fn in (forward_and_slope, alpha_gradient_fused)]
+        compiled = [tf.function(fn, jit_compile=True) for fn in (forward, backward_fused)]
 
     def run(index, x, *args):
         """Calls function ``index``: compiled for large inputs, as TF ops for small ones."""
@@ -417,14 +455,21 @@ def _uniform_kaf_function(num_points: int, boundary: float, dtype: str, xla: boo
 
     @tf.custom_gradient
     def kaf(x, alpha):
-        # The forward keeps dy/dx (the imaginary part) for the backward: the input gradient is
-        # then one product, and the alpha gradient reads only x and the upstream gradient.
-        packed = run(0, x, tf.transpose(alpha))
+        # The backward recomputes the slope from x (one more Horner loop) rather than keeping it
+        # from the forward: the forward then writes one real output instead of a complex
+        # (value, slope) tensor that had to be split again, only x is kept between the passes, and
+        # both gradients come from one compiled launch (2M elements, 2 idle cores, forward +
+        # backward 16.2 -> 14.3 ms wall, 27.1 -> 25.7 ms CPU against the packed forward).
+        # stop_gradient: an eager GradientTape would otherwise record the compiled call, and
+        # TensorFlow then returns every intermediate of it for a gradient that the custom one
+        # replaces (35 float tensors of the input's size, the XLA loop split at each; eager
+        # forward + backward 45 -> 26 ms on 2M elements).
+        x, alpha_t = tf.stop_gradient(x), tf.stop_gradient(tf.transpose(alpha))
 
         def grad(upstream):
-            return upstream * tf.math.imag(packed), run(1, x, upstream)
+            return run(1, x, alpha_t, upstream)
 
-        return tf.math.real(packed), grad
+        return run(0, x, alpha_t), grad
 
     return kaf
 
@@ -449,9 +494,8 @@ class KAF(keras.layers.Layer, PrunableLayer):
     direct formula (tested against float64 over the whole real line). Inputs of at least 65,536
     elements run as XLA-compiled forward and backward functions (compiled once per input shape,
     a few seconds on a 2-core CPU), smaller ones as TF ops; see :func:`set_kernel_xla` and
-    :func:`set_kernel`. The forward keeps the input and its value-and-slope tensor (3 floats
-    per element) for the backward pass, and no (N, C, D) tensor is ever stored, so a network of
-    KAF layers holds O(N C) per layer like ReLU (which keeps 1 float per element).
+    :func:`set_kernel`. Only the input is kept for the backward pass (1 float per element, as ReLU
+    keeps its output) and no (N, C, D) tensor is ever stored.
 
     KAF_Free (``trainable_dictionary=True``): the direct formula. Each pass (forward, backward)
     builds one float32 (C, N, D) kernel tensor, 4 N C D bytes (128x32x32x16 with D = 20:
