@@ -70,10 +70,17 @@ command on idle cores, two runs:
     (a) vgg_like training step:  relu 153.8 / 157.0 ms, kaf 281.8 / 276.4 ms wall: 1.83x / 1.76x (cpu 1.72x / 1.72x)
     kaf[tf-ops] (XLA off):       activation 42.1x / 41.5x, resnet20 6.94x / 6.51x, vgg_like 5.63x / 5.44x wall
 
+Tried at stop 25 and kept out: recomputing the slope in the backward (value-only forward, P' in a second Horner loop
+fused with the upstream product and compiled with the alpha gradient): activation alone 16.2 -> 14.3 ms wall, but the
+ResNet20 step 422 -> 455 ms (one process, interleaved), with separate launches for the two gradients too (439 -> 468);
+the alpha gradient as an XLA while loop over row tiles whose slab sums stay in cache (12.7 ms against 8.9); folding
+the -1/6 into z and the odd ratio out of the slab sum (9.4 against 9.9 ms: noise); z and W as one complex input
+(10.7 ms).
+
 Measured after the training steps instead (the order before), the activation alone read 9.1-11.0x wall and 11.2-12.7x
 CPU (four runs). (This host ran ReLU steps ~40% slower than at stop 23 that day.) Where the activation's 2M elements
-go, measured apart (ms wall, idle, stop 24): forward with slope ~8 (now ~6.3), its real part 1.1, the input gradient upstream * imag 1.4,
-the alpha gradient ~9.5 (10 exponentials per element, one per kernel pair). Tried and kept out: the real part and the
+go, measured apart (ms wall, idle, stop 24): forward with slope ~8 (now ~6.3), its real part 1.1, the input gradient
+upstream * imag 1.4, the alpha gradient ~9.5 (10 exponentials per element, one per kernel pair). Tried and kept out: the real part and the
 input-gradient product inside the compiled functions (no gain for the product; for the real part XLA recomputed the
 Horner loop: 23 -> 34 ms), 8 or 32 slabs instead of 16 (21.4 / 53.4 ms against 19.5 for the whole activation),
 reductions over a middle or the major axis (24 / 21 ms against 11.6 for the alpha gradient alone), a variadic XLA

@@ -1,9 +1,9 @@
-"""The fused KAF kernels (Horner in W; the slope recomputed with P' in the backward) at their limits.
+"""The fused KAF kernels (Horner in W, value and slope packed in one complex tensor) at their limits.
 
 Against the float64 formula of Scardapane et al. (2019) written here in numpy: the largest
 factorised dictionary (D = 23, where c_22 = exp(-22^2/6) is close to the float32 range), run as
 TF ops: the same Horner formula as the XLA path, which test_layers_kaf_exact.py checks at D = 20
-(an XLA compilation here would cost ~20 s of the suite). The float64 layer
+(an XLA compilation here would cost ~20 s of the suite). The float64 layer (complex128 packing)
 is checked against finite differences in test_layers_kaf.py.
 """
 import numpy as np

@@ -46,7 +46,7 @@ Three things keep it exact in float32 over the whole real line:
 
 Measured against float64 (tests): error below 1e-6 of ``sum_i |alpha_i| K_i`` for s in
 [-1e4, 1e4] and at +-1e20, +-3e38, +-inf (where the result is 0); input gradient below 2.1e-6 of
-``sum_i |alpha_i (s - d_i)| K_i 2 gamma`` (from ``z P - W P'``, see ``horner``); alpha
+``sum_i |alpha_i (s - d_i)| K_i 2 gamma`` (from ``z P - W P'``, see ``forward_and_slope``); alpha
 gradient below 1.3e-7 of ``sum_n |upstream_n| K_i(s_n)``. (With float64 exponentials: output
 5.2e-7; now 9.6e-7. The input gradient stayed at 1.4e-6 compiled and 2.1e-6 as TF ops.)
 No truncation is needed: a kernel weight ``exp(-m^2/6)`` drops below float32 resolution
@@ -66,12 +66,10 @@ cost more: seed-002 VGG-like, KAF_ReLU, the second model of a process, 2 cores u
 call of PGD-10 on 500 images 16.0 s -> 7.2 s, of AutoAttack on 50 images 38.4 s -> 19.2 s.)
 What decided the design (measured on a 2-core CPU, 2M elements):
 
-- XLA:CPU emits one loop per fusion output and never fuses sibling outputs. The forward writes
-  the value only; the backward recomputes the slope ``dy/dx`` with ``P'`` in the same Horner
-  loop and multiplies it by the upstream gradient, in the same compiled function as the alpha
-  gradient. (Before, the forward returned value and slope as the real and imaginary parts of one
-  complex tensor, because two real outputs ran two loops; splitting that tensor again and keeping
-  it for the backward cost more than the second Horner loop.)
+- XLA:CPU emits one loop per fusion output and never fuses sibling outputs, so the forward value
+  and ``dy/dx`` are returned as the real and imaginary parts of ONE complex tensor, both from the
+  same Horner loop; the backward's input gradient is then ``upstream * imag``. (Two real outputs
+  ran two loops: 40 ms instead of 19 ms.)
 - The coefficients enter transposed, ``alpha^T`` of shape (D, C), because the compiled loop is
   vectorised over the channel axis: a row of ``alpha^T`` is one vector load, a column
   ``alpha[:, i]`` one scalar load and insert per lane (forward 25 ms -> 15.5 ms).
@@ -83,10 +81,10 @@ What decided the design (measured on a 2-core CPU, 2M elements):
   per pair) as the real part and that times ``W exp(-(4j + 1) / 6)`` (kernel 2j + 1) as the imaginary
   part, then a small reduction: 30 ms under load with one exponential per kernel, now 9.5 ms idle.
 
-No (N, C, D) tensor is ever stored; only the input is kept for the backward. A trainable
-dictionary (``trainable_dictionary=True``, KAF_Free) need not stay equispaced or tied to gamma, so
-it cannot use the factorisation: it keeps the direct formula (one exponential per kernel) with its
-own hand-written gradient.
+No (N, C, D) tensor is ever stored; the forward keeps the input and the packed (value, slope)
+tensor for the backward. A trainable dictionary (``trainable_dictionary=True``, KAF_Free) need not
+stay equispaced or tied to gamma, so it cannot use the factorisation: it keeps the direct formula
+(one exponential per kernel) with its own hand-written gradient.
 """
 from __future__ import annotations
 
@@ -330,8 +328,8 @@ def _uniform_kaf_function(num_points: int, boundary: float, dtype: str, xla: boo
         return right, tf.cast(z, dtype), _split_exp(tf.square(z) * (-1.0 / 6.0), dtype), _split_exp(
             z * (1.0 / 3.0), dtype)
 
-    def horner(x, alpha_t, slope: bool):
-        """``y`` (``slope=False``) or ``dy/dx`` from one loop over the elements.
+    def forward_and_slope(x, alpha_t):
+        """``y + i * dy/dx`` as one complex tensor: both from one loop over the elements.
 
         ``alpha_t`` is alpha transposed, (D, C): row i is contiguous over the channels, so that the
         compiled loop (vectorised over the channel axis) loads each coefficient row as a vector;
@@ -341,7 +339,9 @@ def _uniform_kaf_function(num_points: int, boundary: float, dtype: str, xla: boo
         with P and P' from one Horner loop (``P' <- P' W + P``, ``P <- P W + a_i``: two multiply-adds
         per coefficient instead of four operations for a separate ``sum_i (z - i) a_i W^i``). The
         difference ``z P - W P'`` rounds relative to ``z sum_i |a_i| W^i`` rather than to
-        ``sum_i |z - i| |a_i| W^i``: measured 2e-6 of the latter's scale (tests: 1e-5).
+        ``sum_i |z - i| |a_i| W^i``: measured 2e-6 of the latter's scale (tests: 1e-5). XLA:CPU makes
+        one loop per fusion output, so two real outputs would run (and load the coefficients) twice;
+        the real and imaginary parts of one complex output come from one loop.
         """
         right, z, k0, w = mirrored(x)
         last = size - 1
@@ -354,17 +354,11 @@ def _uniform_kaf_function(num_points: int, boundary: float, dtype: str, xla: boo
 
         value, derivative = coefficient(last), None
         for i in range(last - 1, -1, -1):
-            if slope:
-                derivative = value if derivative is None else derivative * w + value
+            derivative = value if derivative is None else derivative * w + value
             value = value * w + coefficient(i)
-        if not slope:
-            return k0 * value
         # d/ds at s = -|x| is -slope_scale * K_0 * (z P - W P'); ds/dx = -1 left, +1 right (mirrored).
-        return tf.where(right, k0, -k0) * (z * value - w * derivative) * slope_scale
-
-    def forward(x, alpha_t):
-        """The activation's value (Horner in P only)."""
-        return horner(x, alpha_t, slope=False)
+        slope = tf.where(right, k0, -k0) * (z * value - w * derivative) * slope_scale
+        return tf.complex(k0 * value, slope)
 
     def kernels(x):
         """Mirror flag and the D kernels exp(-gamma (-|x| - d_i)^2), each shaped like x."""
@@ -430,19 +424,11 @@ def _uniform_kaf_function(num_points: int, boundary: float, dtype: str, xla: boo
         interleaved = tf.reshape(tf.stack([tf.math.real(total), tf.math.imag(total)], axis=1), (2 * pairs, channels))
         return tf.transpose(interleaved[:size])
 
-    def backward_by_ops(x, alpha_t, upstream):
-        """Input and alpha gradients as TF ops."""
-        return upstream * horner(x, alpha_t, slope=True), alpha_gradient_by_ops(x, upstream)
-
-    def backward_fused(x, alpha_t, upstream):
-        """Input and alpha gradients in one compiled function (two loops in one launch)."""
-        return upstream * horner(x, alpha_t, slope=True), alpha_gradient_fused(x, upstream)
-
-    plain = [tf.function(fn) for fn in (forward, backward_by_ops)]
+    plain = [tf.function(fn) for fn in (forward_and_slope, alpha_gradient_by_ops)]
     if not xla:
         compiled = plain
     else:
-        compiled = [tf.function(fn, jit_compile=True) for fn in (forward, backward_fused)]
+        compiled = [tf.function(fn, jit_compile=True) for fn in (forward_and_slope, alpha_gradient_fused)]
 
     def run(index, x, *args):
         """Calls function ``index``: compiled for large inputs, as TF ops for small ones."""
@@ -455,21 +441,22 @@ def _uniform_kaf_function(num_points: int, boundary: float, dtype: str, xla: boo
 
     @tf.custom_gradient
     def kaf(x, alpha):
-        # The backward recomputes the slope from x (one more Horner loop) rather than keeping it
-        # from the forward: the forward then writes one real output instead of a complex
-        # (value, slope) tensor that had to be split again, only x is kept between the passes, and
-        # both gradients come from one compiled launch (2M elements, 2 idle cores, forward +
-        # backward 16.2 -> 14.3 ms wall, 27.1 -> 25.7 ms CPU against the packed forward).
+        # The forward keeps dy/dx (the imaginary part) for the backward: the input gradient is
+        # then one product, and the alpha gradient reads only x and the upstream gradient.
+        # (Recomputing the slope in the backward instead, with P' in a second Horner loop, was
+        # faster for the activation alone, 16.2 -> 14.3 ms wall on 2M elements, but slower inside
+        # a model: ResNet20 training step 422 -> 455 ms.)
         # stop_gradient: an eager GradientTape would otherwise record the compiled call, and
         # TensorFlow then returns every intermediate of it for a gradient that the custom one
         # replaces (35 float tensors of the input's size, the XLA loop split at each; eager
-        # forward + backward 45 -> 26 ms on 2M elements).
-        x, alpha_t = tf.stop_gradient(x), tf.stop_gradient(tf.transpose(alpha))
+        # forward + backward 80 -> 25 ms on 2M elements).
+        x = tf.stop_gradient(x)
+        packed = run(0, x, tf.stop_gradient(tf.transpose(alpha)))
 
         def grad(upstream):
-            return run(1, x, alpha_t, upstream)
+            return upstream * tf.math.imag(packed), run(1, x, upstream)
 
-        return run(0, x, alpha_t), grad
+        return tf.math.real(packed), grad
 
     return kaf
 
@@ -494,8 +481,9 @@ class KAF(keras.layers.Layer, PrunableLayer):
     direct formula (tested against float64 over the whole real line). Inputs of at least 65,536
     elements run as XLA-compiled forward and backward functions (compiled once per input shape,
     a few seconds on a 2-core CPU), smaller ones as TF ops; see :func:`set_kernel_xla` and
-    :func:`set_kernel`. Only the input is kept for the backward pass (1 float per element, as ReLU
-    keeps its output) and no (N, C, D) tensor is ever stored.
+    :func:`set_kernel`. The forward keeps the input and its value-and-slope tensor (3 floats
+    per element) for the backward pass, and no (N, C, D) tensor is ever stored, so a network of
+    KAF layers holds O(N C) per layer like ReLU (which keeps 1 float per element).
 
     KAF_Free (``trainable_dictionary=True``): the direct formula. Each pass (forward, backward)
     builds one float32 (C, N, D) kernel tensor, 4 N C D bytes (128x32x32x16 with D = 20:
