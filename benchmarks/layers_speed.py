@@ -80,11 +80,12 @@ the -1/6 into z and the odd ratio out of the slab sum (9.4 against 9.9 ms: noise
 Measured after the training steps instead (the order before), the activation alone read 9.1-11.0x wall and 11.2-12.7x
 CPU (four runs). (This host ran ReLU steps ~40% slower than at stop 23 that day.) Where the activation's 2M elements
 go, measured apart (ms wall, idle, stop 24): forward with slope ~8 (now ~6.3), its real part 1.1, the input gradient
-upstream * imag 1.4, the alpha gradient ~9.5 (10 exponentials per element, one per kernel pair). Tried and kept
-out: the real part and the input-gradient product inside the compiled functions (no gain for the product; for the real part XLA recomputed the
-Horner loop: 23 -> 34 ms), 8 or 32 slabs instead of 16 (21.4 / 53.4 ms against 19.5 for the whole activation),
-reductions over a middle or the major axis (24 / 21 ms against 11.6 for the alpha gradient alone), a variadic XLA
-reduce of the D factorised sums in one pass (25 ms: not vectorised), a batched matmul of Vandermonde factors (72 ms).
+upstream * imag 1.4, the alpha gradient ~9.5 (10 exponentials per element, one per kernel pair). Tried and kept out:
+the real part and the input-gradient product inside the compiled functions (no gain for the product; for the real part
+XLA recomputed the Horner loop: 23 -> 34 ms), 8 or 32 slabs instead of 16 (21.4 / 53.4 ms against 19.5 for the whole
+activation), reductions over a middle or the major axis (24 / 21 ms against 11.6 for the alpha gradient alone), a
+variadic XLA reduce of the D factorised sums in one pass (25 ms: not vectorised), a batched matmul of Vandermonde
+factors (72 ms).
 
 ``kaf`` is the activation's XLA on (the default, also on CPU), ``kaf[tf-ops]`` XLA off (the same
 formulas as separate TF ops: memory-bound, and the forward now also computes the slope). Before
