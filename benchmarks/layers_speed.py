@@ -63,12 +63,13 @@ cores, the activation alone now measured first (see benchmark_kaf) and at least 
 
 Float32 exponentials carrying the float64 exponent's rounding error (kaf._split_exp) instead of float64 ones, and the
 coefficients c_i alpha_i formed once per call instead of per element (stop 25; forward 9.3 -> 6.3 ms alone), the same
-command on idle cores, two runs:
+command on idle cores, two runs of the final code (two earlier runs before the eager-tape fix, which does not touch
+these graph-mode numbers, read 6.48x / 6.80x wall and 7.86x / 8.40x CPU for the activation alone):
 
-        activation alone:        relu 2.6 / 2.4 ms, kaf 16.8 / 16.4 ms wall: 6.48x / 6.80x (cpu 7.86x / 8.40x)
-    (a) resnet20 training step:  relu 192.8 / 214.7 ms, kaf 430.6 / 433.7 ms wall: 2.23x / 2.02x (cpu 2.04x / 1.95x)
-    (a) vgg_like training step:  relu 153.8 / 157.0 ms, kaf 281.8 / 276.4 ms wall: 1.83x / 1.76x (cpu 1.72x / 1.72x)
-    kaf[tf-ops] (XLA off):       activation 42.1x / 41.5x, resnet20 6.94x / 6.51x, vgg_like 5.63x / 5.44x wall
+        activation alone:        relu 2.5 / 2.4 ms, kaf 17.0 / 15.9 ms wall: 6.67x / 6.58x (cpu 7.86x / 8.75x)
+    (a) resnet20 training step:  relu 200.4 / 191.6 ms, kaf 430.7 / 427.9 ms wall: 2.15x / 2.23x (cpu 2.06x / 2.04x)
+    (a) vgg_like training step:  relu 154.5 / 146.2 ms, kaf 285.7 / 274.5 ms wall: 1.85x / 1.88x (cpu 1.74x / 1.76x)
+    kaf[tf-ops] (XLA off):       activation 44.5x / 45.8x, resnet20 6.56x / 6.95x, vgg_like 5.50x / 5.98x wall
 
 Tried at stop 25 and kept out: recomputing the slope in the backward (value-only forward, P' in a second Horner loop
 fused with the upstream product and compiled with the alpha gradient): activation alone 16.2 -> 14.3 ms wall, but the
