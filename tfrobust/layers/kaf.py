@@ -321,8 +321,8 @@ def _uniform_kaf_function(num_points: int, boundary: float, dtype: str, xla: boo
         # before the kernels underflow, and float32 would round that exponent alone to ~1e-5
         # relative (as the direct float32 formula does). The exponentials themselves are float32
         # (a float64 one costs several times more): exp(e) = exp(e_hi) (1 + e_lo) with e_hi the
-        # exponent rounded to float32 and e_lo = e - e_hi its rounding error (|e_lo| <= 4e-6
-        # relative to e, so the dropped e_lo^2 / 2 is below 1e-11).
+        # exponent rounded to float32 and e_lo = e - e_hi its rounding error (|e_lo| <= 2^-24 |e|,
+        # at most 6e-6 where exp(e) is a normal float32, so the dropped e_lo^2 / 2 is below 2e-11).
         wide = tf.cast(x, tf.float64)
         z = tf.maximum((boundary - tf.abs(wide)) * (1.0 / step), _Z_FLOOR)
         return right, tf.cast(z, dtype), _split_exp(tf.square(z) * (-1.0 / 6.0), dtype), _split_exp(
