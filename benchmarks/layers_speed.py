@@ -71,6 +71,11 @@ these graph-mode numbers, read 6.48x / 6.80x wall and 7.86x / 8.40x CPU for the 
     (a) vgg_like training step:  relu 154.5 / 146.2 ms, kaf 285.7 / 274.5 ms wall: 1.85x / 1.88x (cpu 1.74x / 1.76x)
     kaf[tf-ops] (XLA off):       activation 44.5x / 45.8x, resnet20 6.56x / 6.95x, vgg_like 5.50x / 5.98x wall
 
+and one run with the baselines (``--skip low_rank --repeats 3``), where ReLU ran at its fastest (2.1 ms, cpu 2.9 ms):
+activation alone kaf 7.41x wall (cpu 9.56x), kaf[direct] 29.0x; resnet20 kaf 2.28x, kaf[direct] 5.02x, kaf_free 5.56x;
+vgg_like kaf 1.80x, kaf[direct] 3.95x; fast-AT step of vgg_like on 100 digits, direct 872 ms -> factorised 310 ms.
+KAF's own time is steady (15.5-17.0 ms wall, 27-28 ms cpu over these runs); the CPU ratio moves with ReLU's.
+
 Tried at stop 25 and kept out: recomputing the slope in the backward (value-only forward, P' in a second Horner loop
 fused with the upstream product and compiled with the alpha gradient): activation alone 16.2 -> 14.3 ms wall, but the
 ResNet20 step 422 -> 455 ms (one process, interleaved), with separate launches for the two gradients too (439 -> 468);
